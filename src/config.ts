@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { PolicyError, parsePolicy } from './domain/policy.ts';
+import type { Policy } from './domain/policy.ts';
+
+/**
+ * The one config loader: the policy file (`INCIDENT_CONFIG`, else
+ * config/default.yaml) and the process settings from the environment. Every
+ * entry point calls it once at start-up and exits non-zero on a bad file.
+ */
+export const DEFAULT_POLICY_PATH = fileURLToPath(new URL('../config/default.yaml', import.meta.url));
+
+export interface Settings {
+  policyPath: string;
+  policy: Policy;
+  host: string;
+  port: number;
+  temporal: { address: string; namespace: string; taskQueue: string; apiKey?: string; tls: boolean };
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function loadPolicyFile(path: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new PolicyError(path, [{ path: '(file)', message: `cannot read: ${(err as Error).message}` }]);
+  }
+  let document: unknown;
+  try {
+    document = parse(text);
+  } catch (err) {
+    throw new PolicyError(path, [{ path: '(yaml)', message: (err as Error).message }]);
+  }
+  return parsePolicy(document, path);
+}
+
+export function temporalSettings(env: Env = process.env): Settings['temporal'] {
+  const settings: Settings['temporal'] = {
+    address: env['TEMPORAL_ADDRESS'] || '127.0.0.1:7233',
+    namespace: env['TEMPORAL_NAMESPACE'] || 'default',
+    taskQueue: env['TEMPORAL_TASK_QUEUE'] || 'incident-response',
+    tls: env['TEMPORAL_TLS'] === 'true' || Boolean(env['TEMPORAL_API_KEY']),
+  };
+  if (env['TEMPORAL_API_KEY']) settings.apiKey = env['TEMPORAL_API_KEY'];
+  return settings;
+}
+
+export function loadSettings(env: Env = process.env): Settings {
+  const policyPath = env['INCIDENT_CONFIG'] || DEFAULT_POLICY_PATH;
+  const port = Number(env['PORT'] || '3000');
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new PolicyError('(environment)', [
+      { path: 'PORT', message: `expected a port number, got "${env['PORT']}"` },
+    ]);
+  }
+  return {
+    policyPath,
+    policy: loadPolicyFile(policyPath),
+    host: env['HOST'] || '127.0.0.1',
+    port,
+    temporal: temporalSettings(env),
+  };
+}

@@ -1,0 +1,103 @@
+import type { WebhookPayload } from './alertmanager.ts';
+import type { Policy } from './policy.ts';
+import { IMPACTS, isSeverity, mostSevere } from './severity.ts';
+import type { Impact, Severity } from './severity.ts';
+
+/*
+ * How an Alertmanager group maps to an incident. Kept apart from the payload
+ * schema (zod) so the workflow bundle carries only these pure rules.
+ */
+
+/** One alert as the incident records it. */
+export interface AlertRecord {
+  fingerprint: string;
+  status: 'firing' | 'resolved';
+  severity: Severity;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt?: string;
+}
+
+/** A batch of alerts from one delivery of one Alertmanager group. */
+export interface AlertBatch {
+  receiver: string;
+  groupKey: string;
+  status: 'firing' | 'resolved';
+  truncatedAlerts: number;
+  externalURL: string;
+  alerts: AlertRecord[];
+}
+
+/** What the group says about the incident it opens. */
+export interface IncidentSeed {
+  title: string;
+  service: string;
+  severity: Severity;
+  impact: Impact;
+  securityRelated: boolean;
+  summary: string;
+}
+
+/** Alertmanager sends `0001-01-01T00:00:00Z` as endsAt for firing alerts: that means "unknown". */
+function endsAtOrUndefined(endsAt: string | undefined): string | undefined {
+  return endsAt === undefined || endsAt.startsWith('0001-') ? undefined : endsAt;
+}
+
+/** The procedures' severity for one alert: `priority` label P0..P3 wins, then the `severity` label table. */
+export function alertSeverity(policy: Policy, alertLabels: Readonly<Record<string, string>>): Severity {
+  const priority = alertLabels['priority']?.toUpperCase();
+  if (isSeverity(priority)) return priority;
+  const label = alertLabels['severity']?.toLowerCase();
+  const mapped = label === undefined ? undefined : policy.alerts.severityLabel[label];
+  return mapped ?? policy.alerts.defaultSeverity;
+}
+
+export function toAlertBatch(policy: Policy, payload: WebhookPayload, maxAlerts: number): AlertBatch {
+  const kept = payload.alerts.slice(0, maxAlerts);
+  return {
+    receiver: payload.receiver,
+    groupKey: payload.groupKey,
+    status: payload.status,
+    truncatedAlerts: payload.truncatedAlerts + (payload.alerts.length - kept.length),
+    externalURL: payload.externalURL,
+    alerts: kept.map((a) => {
+      const record: AlertRecord = {
+        fingerprint: a.fingerprint,
+        status: a.status,
+        severity: alertSeverity(policy, { ...payload.commonLabels, ...a.labels }),
+        labels: a.labels,
+        annotations: a.annotations,
+        startsAt: a.startsAt,
+      };
+      const endsAt = endsAtOrUndefined(a.endsAt);
+      if (endsAt !== undefined) record.endsAt = endsAt;
+      return record;
+    }),
+  };
+}
+
+/** The incident a batch opens: highest firing severity, service and title from labels. */
+export function seedIncident(policy: Policy, batch: AlertBatch): IncidentSeed {
+  const firing = batch.alerts.filter((a) => a.status === 'firing');
+  const relevant = firing.length > 0 ? firing : batch.alerts;
+  const first = relevant[0];
+  const severity = mostSevere(
+    first?.severity ?? policy.alerts.defaultSeverity,
+    ...relevant.map((a) => a.severity),
+  );
+  const labelsOf = first?.labels ?? {};
+  const service =
+    policy.alerts.serviceLabels.map((name) => labelsOf[name]).find((v) => v !== undefined && v !== '') ??
+    policy.service.id;
+  const alertNames = [...new Set(relevant.map((a) => a.labels['alertname']).filter((n) => n !== undefined))];
+  const name = alertNames.length > 0 ? alertNames.join(', ') : 'Alert';
+  const impactLabel = labelsOf['impact']?.toLowerCase();
+  const impact: Impact = (IMPACTS as readonly string[]).includes(impactLabel ?? '')
+    ? (impactLabel as Impact)
+    : 'medium';
+  const securityRelated = relevant.some((a) => ['true', 'yes', '1'].includes(a.labels['security'] ?? ''));
+  const summary =
+    first?.annotations['summary'] ?? first?.annotations['description'] ?? `${name} firing on ${service}`;
+  return { title: `${name} on ${service}`, service, severity, impact, securityRelated, summary };
+}

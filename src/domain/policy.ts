@@ -1,0 +1,256 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+import { CHANNELS, IMPACTS, ROLES, SEVERITIES } from './severity.ts';
+import type { Impact, Role, Severity } from './severity.ts';
+
+/**
+ * The policy file's schema. The policy holds every value of the procedures
+ * (severities, timings, routing, matrix, templates); a team edits it instead
+ * of the code. Parsed policies are plain JSON, so the incident workflow gets a
+ * snapshot as input and a running escalation never changes when the file does
+ * (Grafana OnCall's lesson). Secrets stay `${VAR}` references in the snapshot.
+ */
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a duration such as "5m", "2h" or "1d", got "${text}"`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** A matrix deadline: a duration after the incident opened, or the next business day's start. */
+const deadline = z.union([
+  z.literal('next-business-day').transform(() => ({ kind: 'next-business-day' as const })),
+  duration.transform((ms) => ({ kind: 'after' as const, ms })),
+]);
+export type Deadline = z.output<typeof deadline>;
+
+const severity = z.enum(SEVERITIES);
+const role = z.enum(ROLES);
+const channel = z.enum(CHANNELS);
+const handle = z
+  .string()
+  .regex(/^[a-z][a-z0-9._-]*$/, 'a handle is lower-case letters, digits, ".", "_" or "-"');
+const envName = z
+  .string()
+  .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as INCIDENT_TOKEN_ALICE');
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day as HH:MM');
+
+function perSeverity<T extends z.ZodType>(value: T) {
+  return z.partialRecord(severity, value);
+}
+
+const severityPolicy = z.strictObject({
+  name: z.string(),
+  definition: z.string(),
+  examples: z.array(z.string()).default([]),
+  /** Time to first response the procedures promise. */
+  responseTarget: duration,
+  /** Whether `responseTarget` counts business time only (P2: 4 business hours, P3: 2 business days). */
+  businessHours: z.boolean(),
+  responseTeam: z.array(role),
+  /** Level 0: who is notified at once, and how. */
+  notify: z.strictObject({ role, channels: z.array(channel).min(1) }),
+  /** Slack channels (keys of `channels.slack.channels`) that get the incident posts. */
+  posts: z.array(z.string()).default([]),
+});
+
+const escalationRule = z.strictObject({
+  autoEscalateAfter: duration,
+  /** Count `autoEscalateAfter` in business time (P2's 240 minutes). */
+  businessTime: z.boolean().default(false),
+  commanderRequired: z.boolean().default(false),
+  securityEvaluationRequired: z.boolean().default(false),
+});
+
+const matrixRow = z.strictObject({
+  contact: z.array(channel).min(1),
+  /** Engaged only when the incident is security-related. */
+  securityOnly: z.boolean().default(false),
+  /** Engaged only while the incident is still unresolved at the deadline ("2hr (if ongoing)"). */
+  deadlines: perSeverity(deadline).default({}),
+});
+
+const person = z.strictObject({
+  name: z.string(),
+  email: z.email().optional(),
+  phone: z.string().optional(),
+  slack: z.string().optional(),
+  roles: z.array(role).default([]),
+  /** Environment variable holding this person's API bearer token. */
+  tokenEnv: envName.optional(),
+});
+
+const slackChannel = z.string().regex(/^[#@]?[a-z0-9._-]+$/i, 'a Slack channel name such as #pno-incidents');
+
+export const policySchema = z
+  .strictObject({
+    service: z.strictObject({
+      id: z.string().min(1),
+      name: z.string().min(1),
+      namespace: z.string().default('production'),
+      selector: z.string().default(''),
+      prometheusJob: z.string().default(''),
+    }),
+    links: z
+      .strictObject({
+        /** Base URL of the Temporal web UI, for "how to act" links. */
+        webUi: z.string().default('http://127.0.0.1:8233'),
+        statusPage: z.string().default(''),
+        postmortemBase: z.string().default(''),
+      })
+      .prefault({}),
+    severities: z.strictObject({
+      P0: severityPolicy,
+      P1: severityPolicy,
+      P2: severityPolicy,
+      P3: severityPolicy,
+    }),
+    impacts: z.partialRecord(z.enum(IMPACTS), z.array(z.string())).default({}),
+    escalation: z.strictObject({
+      acknowledgeWithin: perSeverity(duration),
+      progressUpdateWithin: perSeverity(duration),
+      /** The decision script's `escalation_rules`. */
+      rules: perSeverity(escalationRule),
+      /** The decision script's `get_escalation_targets`. */
+      targets: z.strictObject({
+        always: z.array(role),
+        whenCommanderRequired: z.array(role),
+        whenSecurityEvaluationRequired: z.array(role),
+        whenImpactCritical: z.array(role),
+      }),
+      matrix: z.partialRecord(role, matrixRow),
+      /** How often a reminder is posted while an update is due ("Next Update"). */
+      updateInterval: perSeverity(duration).default({}),
+    }),
+    /** Who fills each role until on-call rotations exist: handles into `people`. */
+    roles: z.partialRecord(role, z.array(handle)),
+    people: z.record(handle, person),
+    businessHours: z.strictObject({
+      timezone: z.string().refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en-US', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'an IANA time zone such as Europe/Berlin'),
+      days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])).min(1),
+      start: clock,
+      end: clock,
+      holidays: z.array(z.iso.date()).default([]),
+    }),
+    channels: z.strictObject({
+      slack: z.strictObject({
+        /** Slack Web API base; `${SLACK_API_URL}` lets tests point it at a local server. */
+        apiUrl: z.string().default('https://slack.com/api'),
+        botToken: z.string(),
+        channels: z.record(z.string(), slackChannel),
+      }),
+    }),
+    templates: z.strictObject({
+      initialReport: z.string(),
+      statusUpdate: z.string(),
+      resolutionNotice: z.string(),
+    }),
+    webhook: z
+      .strictObject({
+        token: z.string().default('${ALERTMANAGER_WEBHOOK_TOKEN}'),
+        maxBodyBytes: z.number().int().positive().default(1_048_576),
+        maxAlertsPerGroup: z.number().int().positive().default(1_000),
+      })
+      .prefault({}),
+    alerts: z
+      .strictObject({
+        /** A `priority` label P0..P3 wins; else the `severity` label through this table. */
+        severityLabel: z.record(z.string(), severity).default({
+          page: 'P0',
+          emergency: 'P0',
+          critical: 'P1',
+          warning: 'P2',
+          high: 'P2',
+          info: 'P3',
+          low: 'P3',
+        }),
+        defaultSeverity: severity.default('P2'),
+        serviceLabels: z.array(z.string()).default(['service', 'app', 'job']),
+      })
+      .prefault({}),
+    resolution: z
+      .strictObject({
+        /** P2/P3 resolve themselves after their alerts stay clear this long. */
+        autoResolveAfter: duration.default(30 * 60_000),
+      })
+      .prefault({}),
+  })
+  .superRefine((policy, ctx) => {
+    for (const [roleName, handles] of Object.entries(policy.roles)) {
+      handles?.forEach((h, i) => {
+        if (!(h in policy.people)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['roles', roleName, i],
+            message: `"${h}" is not a key of people`,
+          });
+        }
+      });
+    }
+    for (const s of SEVERITIES) {
+      policy.severities[s].posts.forEach((key, i) => {
+        if (!(key in policy.channels.slack.channels)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['severities', s, 'posts', i],
+            message: `"${key}" is not a key of channels.slack.channels`,
+          });
+        }
+      });
+    }
+  });
+
+export type Policy = z.output<typeof policySchema>;
+export type PolicyInput = z.input<typeof policySchema>;
+export type SeverityPolicy = Policy['severities'][Severity];
+export type Person = Policy['people'][string];
+export type { Impact, Role, Severity };
+
+/** A policy error that names the key that is wrong and what was expected. */
+export class PolicyError extends Error {
+  readonly issues: readonly { path: string; message: string }[];
+  constructor(source: string, issues: readonly { path: string; message: string }[]) {
+    super(`invalid policy ${source}:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+    this.name = 'PolicyError';
+    this.issues = issues;
+  }
+}
+
+/** Validates a parsed YAML/JSON document; throws {@link PolicyError} naming each bad key. */
+export function parsePolicy(document: unknown, source = '(inline)'): Policy {
+  const result = policySchema.safeParse(document);
+  if (result.success) return result.data;
+  throw new PolicyError(
+    source,
+    result.error.issues.map((issue) => ({
+      path: issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)',
+      message: issue.message,
+    })),
+  );
+}
+
+/** People who fill a role, in the policy's order. */
+export function peopleInRole(policy: Policy, r: Role): string[] {
+  const listed = policy.roles[r] ?? [];
+  if (listed.length > 0) return listed;
+  return Object.entries(policy.people)
+    .filter(([, p]) => p.roles.includes(r))
+    .map(([h]) => h);
+}
+
+export function impactOrDefault(impact: Impact | undefined): Impact {
+  return impact ?? 'medium';
+}

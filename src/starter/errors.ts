@@ -1,0 +1,58 @@
+/**
+ * Every error the HTTP API answers with, in one registry with its status
+ * (fastify's `lib/errors.js` habit). Bodies are `{"error":{code,message,field?}}`.
+ */
+export const API_ERRORS = {
+  BAD_REQUEST: 400,
+  INVALID_PAYLOAD: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  REFUSED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INTERNAL: 500,
+  OVERLOADED: 503,
+  TEMPORAL_UNAVAILABLE: 503,
+} as const;
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+export class ApiError extends Error {
+  readonly code: ApiErrorCode;
+  readonly field: string | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  constructor(
+    code: ApiErrorCode,
+    message: string,
+    options: { field?: string; retryAfterSeconds?: number } = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.field = options.field;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+  get status(): number {
+    return API_ERRORS[this.code];
+  }
+  toJSON(): { error: { code: ApiErrorCode; message: string; field?: string } } {
+    return {
+      error: { code: this.code, message: this.message, ...(this.field ? { field: this.field } : {}) },
+    };
+  }
+}
+
+/** gRPC status codes that mean "Temporal is not answering" rather than "the request is wrong". */
+const UNAVAILABLE_GRPC_CODES = new Set([
+  4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 14 /* UNAVAILABLE */,
+]);
+
+export function isTemporalUnavailable(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'number' && UNAVAILABLE_GRPC_CODES.has(code)) return true;
+    if (e.name === 'ServiceError' && /UNAVAILABLE|DEADLINE|ECONNREFUSED|connect/i.test(e.message))
+      return true;
+    if (/ECONNREFUSED|Failed to connect|transport error/i.test(e.message)) return true;
+  }
+  return false;
+}

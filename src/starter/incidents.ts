@@ -1,0 +1,258 @@
+import { createHash } from 'node:crypto';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import type { AlertBatch } from '../domain/alert-mapping.ts';
+import { seedIncident } from '../domain/alert-mapping.ts';
+import type { IncidentState, IncidentStatus } from '../domain/incident.ts';
+import type { Policy } from '../domain/policy.ts';
+import type { Impact, Severity } from '../domain/severity.ts';
+import {
+  INCIDENT_WORKFLOW_TYPE,
+  IncidentEscalationLevelAttribute,
+  IncidentIdAttribute,
+  IncidentServiceAttribute,
+  IncidentSeverityAttribute,
+  IncidentStatusAttribute,
+  acknowledgeUpdate,
+  alertsReceivedSignal,
+  assignCommanderUpdate,
+  changeSeverityUpdate,
+  escalateUpdate,
+  mitigateUpdate,
+  postUpdateUpdate,
+  recordSecurityEvaluationUpdate,
+  resolveUpdate,
+} from '../workflows/messages.ts';
+import type { IncidentInput } from '../workflows/messages.ts';
+import {
+  findIncidentWorkflow,
+  newIncidentId,
+  readIncidentState,
+  signalWithStartIncident,
+} from './temporal.ts';
+
+/** An incident as `incident list` shows it. */
+export interface IncidentSummary {
+  id: string;
+  workflowId: string;
+  title: string;
+  service: string;
+  severity: Severity;
+  status: IncidentStatus;
+  createdAt: string;
+}
+
+export interface IngestResult {
+  id: string | null;
+  workflowId: string;
+  action: 'started' | 'signalled' | 'ignored';
+}
+
+export interface DeclareInput {
+  by: string;
+  title: string;
+  severity: Severity;
+  service?: string;
+  impact?: Impact;
+  securityRelated?: boolean;
+}
+
+/** Engineer operations, by the update that carries them. */
+export const OPERATIONS = {
+  ack: acknowledgeUpdate,
+  update: postUpdateUpdate,
+  escalate: escalateUpdate,
+  severity: changeSeverityUpdate,
+  commander: assignCommanderUpdate,
+  security: recordSecurityEvaluationUpdate,
+  mitigate: mitigateUpdate,
+  resolve: resolveUpdate,
+} as const;
+export type OperationName = keyof typeof OPERATIONS;
+
+export class IncidentNotFoundError extends Error {
+  constructor(id: string) {
+    super(`no incident ${id}`);
+    this.name = 'IncidentNotFoundError';
+  }
+}
+
+/** The workflow refused an operation (its validator's reason). */
+export class IncidentRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IncidentRefusedError';
+  }
+}
+
+/** What the API and the CLI need from Temporal; tests substitute their own. */
+export interface IncidentGateway {
+  ingestAlerts(batch: AlertBatch): Promise<IngestResult>;
+  listIncidents(filter?: { status?: string; severity?: string }): Promise<IncidentSummary[]>;
+  getIncident(id: string): Promise<IncidentState>;
+  declare(input: DeclareInput): Promise<IncidentState>;
+  operate(id: string, operation: OperationName, argument: object): Promise<IncidentState>;
+  readiness(): Promise<{ temporal: boolean; workerPolling: boolean; error?: string }>;
+}
+
+/**
+ * An Alertmanager group's workflow id: deterministic in receiver + groupKey,
+ * so redeliveries and storms of the same group land in one workflow.
+ */
+export function alertGroupWorkflowId(receiver: string, groupKey: string): string {
+  const digest = createHash('sha256').update(`${receiver}\n${groupKey}`).digest('hex').slice(0, 32);
+  return `alertgroup-${digest}`;
+}
+
+const RUN_CACHE_LIMIT = 10_000;
+
+export class TemporalIncidents implements IncidentGateway {
+  private readonly client: Client;
+  private readonly taskQueue: string;
+  private readonly policy: Policy;
+  /** runId → incident id: a signalled run's id without asking the server again. */
+  private readonly runIncident = new Map<string, string>();
+
+  constructor(client: Client, taskQueue: string, policy: Policy) {
+    this.client = client;
+    this.taskQueue = taskQueue;
+    this.policy = policy;
+  }
+
+  async ingestAlerts(batch: AlertBatch): Promise<IngestResult> {
+    const workflowId = alertGroupWorkflowId(batch.receiver, batch.groupKey);
+    if (!batch.alerts.some((a) => a.status === 'firing')) {
+      // Resolved alerts update a running incident but never open one.
+      const handle = this.client.workflow.getHandle(workflowId);
+      try {
+        const description = await handle.describe();
+        if (description.status.name !== 'RUNNING') return { id: null, workflowId, action: 'ignored' };
+        await handle.signal(alertsReceivedSignal, batch);
+        return {
+          id: await this.incidentOfRun(workflowId, description.runId),
+          workflowId,
+          action: 'signalled',
+        };
+      } catch (err) {
+        if ((err as Error).name === 'WorkflowNotFoundError')
+          return { id: null, workflowId, action: 'ignored' };
+        throw err;
+      }
+    }
+    const seed = seedIncident(this.policy, batch);
+    const incidentId = newIncidentId();
+    const input: IncidentInput = { incidentId, policy: this.policy };
+    const result = await signalWithStartIncident(
+      this.client,
+      this.taskQueue,
+      workflowId,
+      input,
+      { incidentId, severity: seed.severity, service: seed.service, summary: seed.title },
+      batch,
+    );
+    if (result.started) {
+      this.remember(result.runId, incidentId);
+      return { id: incidentId, workflowId, action: 'started' };
+    }
+    return { id: await this.incidentOfRun(workflowId, result.runId), workflowId, action: 'signalled' };
+  }
+
+  private remember(runId: string, incidentId: string): void {
+    if (this.runIncident.size >= RUN_CACHE_LIMIT) {
+      const oldest = this.runIncident.keys().next();
+      if (!oldest.done) this.runIncident.delete(oldest.value);
+    }
+    this.runIncident.set(runId, incidentId);
+  }
+
+  private async incidentOfRun(workflowId: string, runId: string): Promise<string | null> {
+    const cached = this.runIncident.get(runId);
+    if (cached) return cached;
+    const description = await this.client.workflow.getHandle(workflowId, runId).describe();
+    const id = description.typedSearchAttributes.get(IncidentIdAttribute) ?? null;
+    if (id) this.remember(runId, id);
+    return id;
+  }
+
+  async listIncidents(filter: { status?: string; severity?: string } = {}): Promise<IncidentSummary[]> {
+    const clauses = [`WorkflowType = '${INCIDENT_WORKFLOW_TYPE}'`, `ExecutionStatus != 'ContinuedAsNew'`];
+    if (filter.status) clauses.push(`IncidentStatus = '${quote(filter.status)}'`);
+    if (filter.severity) clauses.push(`IncidentSeverity = '${quote(filter.severity)}'`);
+    const incidents: IncidentSummary[] = [];
+    for await (const w of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: 200 })) {
+      const attrs = w.typedSearchAttributes;
+      const id = attrs.get(IncidentIdAttribute);
+      if (!id) continue;
+      incidents.push({
+        id,
+        workflowId: w.workflowId,
+        title: typeof w.memo?.['title'] === 'string' ? w.memo['title'] : id,
+        service: attrs.get(IncidentServiceAttribute) ?? '',
+        severity: (attrs.get(IncidentSeverityAttribute) ?? 'P2') as Severity,
+        status: (attrs.get(IncidentStatusAttribute) ?? 'triggered') as IncidentStatus,
+        createdAt: w.startTime.toISOString(),
+      });
+    }
+    return incidents.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  async getIncident(id: string): Promise<IncidentState> {
+    const found = await findIncidentWorkflow(this.client.workflow, id);
+    if (!found) throw new IncidentNotFoundError(id);
+    return readIncidentState(this.client.workflow, found);
+  }
+
+  async declare(input: DeclareInput): Promise<IncidentState> {
+    const incidentId = newIncidentId();
+    const service = input.service ?? this.policy.service.id;
+    const handle = await this.client.workflow.start(INCIDENT_WORKFLOW_TYPE, {
+      taskQueue: this.taskQueue,
+      workflowId: `declared-${incidentId}`,
+      args: [{ incidentId, policy: this.policy, declared: { ...input, service } } satisfies IncidentInput],
+      typedSearchAttributes: [
+        { key: IncidentIdAttribute, value: incidentId },
+        { key: IncidentSeverityAttribute, value: input.severity },
+        { key: IncidentStatusAttribute, value: 'triggered' },
+        { key: IncidentServiceAttribute, value: service },
+        { key: IncidentEscalationLevelAttribute, value: 0 },
+      ],
+      memo: { title: input.title },
+      staticSummary: `${input.severity} ${input.title}`,
+    });
+    return readIncidentState(this.client.workflow, { workflowId: handle.workflowId, status: 'RUNNING' });
+  }
+
+  async operate(id: string, operation: OperationName, argument: object): Promise<IncidentState> {
+    const found = await findIncidentWorkflow(this.client.workflow, id);
+    if (!found) throw new IncidentNotFoundError(id);
+    if (found.status !== 'RUNNING')
+      throw new IncidentRefusedError(`incident ${id} is closed (${found.status.toLowerCase()})`);
+    try {
+      return await this.client.workflow
+        .getHandle(found.workflowId)
+        .executeUpdate(OPERATIONS[operation], { args: [argument as never] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        throw new IncidentRefusedError(err.cause instanceof Error ? err.cause.message : err.message);
+      }
+      throw err;
+    }
+  }
+
+  async readiness(): Promise<{ temporal: boolean; workerPolling: boolean; error?: string }> {
+    try {
+      const response = await this.client.workflowService.describeTaskQueue({
+        namespace: this.client.options.namespace,
+        taskQueue: { name: this.taskQueue, kind: 1 },
+        taskQueueType: 1, // workflow pollers: a worker that runs incidents
+      });
+      return { temporal: true, workerPolling: (response.pollers?.length ?? 0) > 0 };
+    } catch (err) {
+      return { temporal: false, workerPolling: false, error: (err as Error).message };
+    }
+  }
+}
+
+function quote(value: string): string {
+  return value.replace(/[^A-Za-z0-9_-]/g, '');
+}

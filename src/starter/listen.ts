@@ -1,0 +1,78 @@
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { MissingSecretError, resolveReferences } from '../activities/secrets.ts';
+import { loadSettings } from '../config.ts';
+import type { Settings } from '../config.ts';
+import type { Policy } from '../domain/policy.ts';
+import { PolicyError } from '../domain/policy.ts';
+import { TemporalIncidents } from './incidents.ts';
+import { buildApp } from './server.ts';
+
+/** For `npm start` on a laptop only; production must set ALERTMANAGER_WEBHOOK_TOKEN. */
+export const DEV_WEBHOOK_TOKEN = 'local-dev-webhook-token';
+
+/** Engineer tokens from each person's `tokenEnv`: token → handle. */
+export function engineerTokens(policy: Policy, env: NodeJS.ProcessEnv): Map<string, string> {
+  const tokens = new Map<string, string>();
+  for (const [handle, person] of Object.entries(policy.people)) {
+    const token = person.tokenEnv ? env[person.tokenEnv] : undefined;
+    if (token) tokens.set(token, handle);
+  }
+  return tokens;
+}
+
+export function webhookToken(policy: Policy, env: NodeJS.ProcessEnv): string {
+  try {
+    return resolveReferences(policy.webhook.token, env, 'webhook.token');
+  } catch (err) {
+    if (err instanceof MissingSecretError && env['NODE_ENV'] !== 'production') {
+      console.warn(`${err.message}; using the local development token "${DEV_WEBHOOK_TOKEN}"`);
+      return DEV_WEBHOOK_TOKEN;
+    }
+    throw err;
+  }
+}
+
+export async function startApi(settings: Settings, env: NodeJS.ProcessEnv = process.env) {
+  // Lazy: the API starts (and answers 503) even while Temporal is down.
+  const connection = Connection.lazy({
+    address: settings.temporal.address,
+    tls: settings.temporal.tls ? {} : undefined,
+    apiKey: settings.temporal.apiKey,
+  });
+  const client = new Client({ connection, namespace: settings.temporal.namespace });
+  const app = buildApp({
+    policy: settings.policy,
+    incidents: new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy),
+    webhookToken: webhookToken(settings.policy, env),
+    engineerTokens: engineerTokens(settings.policy, env),
+    logger: { level: env['LOG_LEVEL'] ?? 'info' },
+  });
+  app.addHook('onClose', async () => connection.close());
+  const address = await app.listen({ host: settings.host, port: settings.port });
+  return { app, address };
+}
+
+async function main(): Promise<void> {
+  let settings: Settings;
+  try {
+    settings = loadSettings();
+  } catch (err) {
+    console.error(err instanceof PolicyError ? err.message : String(err));
+    process.exit(2);
+  }
+  const { app, address } = await startApi(settings);
+  console.log(
+    `API listening on ${address} (webhook ${address}/webhooks/alertmanager, status ${address}/status)`,
+  );
+  const stop = () => void app.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((err: unknown) => {
+    console.error(`API failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,35 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The API's Prometheus metrics; one registry per app so tests stay independent. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'incident_api_' });
+  return {
+    registry,
+    alertsReceived: new Counter({
+      name: 'incident_webhook_alerts_received_total',
+      help: 'Alerts received in valid Alertmanager webhook payloads',
+      registers: [registry],
+    }),
+    incidents: new Counter({
+      name: 'incident_webhook_groups_total',
+      help: 'Alert group deliveries by what they did to an incident',
+      labelNames: ['action'] as const,
+      registers: [registry],
+    }),
+    rejected: new Counter({
+      name: 'incident_webhook_rejected_total',
+      help: 'Webhook requests refused, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'incident_webhook_duration_seconds',
+      help: 'Webhook handling time',
+      labelNames: ['status'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+  };
+}
+export type ApiMetrics = ReturnType<typeof createMetrics>;

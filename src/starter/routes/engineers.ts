@@ -1,0 +1,95 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { IMPACTS, SEVERITIES } from '../../domain/severity.ts';
+import { ApiError } from '../errors.ts';
+import type { OperationName } from '../incidents.ts';
+import { bearerMatches, sendError, toApiError } from '../http.ts';
+import type { AppDeps } from '../http.ts';
+
+const text = z.string().trim().min(1).max(10_000);
+
+/** Request bodies of the engineer API; the actor always comes from the bearer token, never the body. */
+const OPERATION_BODIES = {
+  ack: z.strictObject({}),
+  update: z.strictObject({
+    message: text,
+    actions: z.array(text).max(100).optional(),
+    focus: text.optional(),
+    eta: text.optional(),
+    public: z.boolean().optional(),
+  }),
+  escalate: z.strictObject({ reason: text }),
+  severity: z.strictObject({ severity: z.enum(SEVERITIES), reason: text.optional() }),
+  commander: z.strictObject({ commander: z.string().min(1) }),
+  security: z.strictObject({ finding: text, related: z.boolean().default(false) }),
+  mitigate: z.strictObject({ note: text.optional() }),
+  resolve: z.strictObject({ rootCause: text, prevention: text.optional() }),
+} satisfies Record<OperationName, z.ZodType>;
+
+const declareBody = z.strictObject({
+  title: text,
+  severity: z.enum(SEVERITIES),
+  service: z.string().min(1).optional(),
+  impact: z.enum(IMPACTS).optional(),
+  securityRelated: z.boolean().optional(),
+});
+
+const listQuery = z.strictObject({
+  status: z.enum(['triggered', 'acknowledged', 'mitigated', 'resolved']).optional(),
+  severity: z.enum(SEVERITIES).optional(),
+});
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(body)';
+  throw new ApiError('BAD_REQUEST', `${field}: ${issue?.message ?? 'invalid'}`, { field });
+}
+
+/** The engineer API: per-person bearer tokens, operations as the workflow's validated updates. */
+export function registerEngineerRoutes(app: FastifyInstance, deps: AppDeps): void {
+  const actorOf = (request: FastifyRequest): string => {
+    for (const [token, handle] of deps.engineerTokens) {
+      if (bearerMatches(request.headers.authorization, token)) return handle;
+    }
+    throw new ApiError('UNAUTHORIZED', 'an engineer bearer token is required');
+  };
+  const guarded =
+    (handler: (request: FastifyRequest, reply: FastifyReply, actor: string) => Promise<unknown>) =>
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      try {
+        return await handler(request, reply, actorOf(request));
+      } catch (err) {
+        return sendError(reply, toApiError(err));
+      }
+    };
+
+  app.get(
+    '/api/incidents',
+    guarded(async (request) => deps.incidents.listIncidents(parse(listQuery, request.query))),
+  );
+  app.post(
+    '/api/incidents',
+    guarded(async (request, reply, actor) => {
+      const body = parse(declareBody, request.body);
+      return reply.code(201).send(await deps.incidents.declare({ ...body, by: actor }));
+    }),
+  );
+  app.get(
+    '/api/incidents/:id',
+    guarded(async (request) => deps.incidents.getIncident((request.params as { id: string }).id)),
+  );
+  for (const operation of Object.keys(OPERATION_BODIES) as OperationName[]) {
+    app.post(
+      `/api/incidents/:id/${operation}`,
+      guarded(async (request, _reply, actor) => {
+        const body = parse(OPERATION_BODIES[operation], request.body) as object;
+        return deps.incidents.operate((request.params as { id: string }).id, operation, {
+          ...body,
+          by: actor,
+        });
+      }),
+    );
+  }
+}

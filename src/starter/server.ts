@@ -1,0 +1,120 @@
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { toAlertBatch } from '../domain/alert-mapping.ts';
+import { webhookPayloadSchema } from '../domain/alertmanager.ts';
+import { ApiError } from './errors.ts';
+import { bearerMatches, firstIssue, sendError, toApiError } from './http.ts';
+import type { AppDeps } from './http.ts';
+import type { IngestResult } from './incidents.ts';
+import { createMetrics } from './metrics.ts';
+import { registerEngineerRoutes } from './routes/engineers.ts';
+import { registerStatusRoutes } from './routes/status.ts';
+
+export type { AppDeps } from './http.ts';
+
+/**
+ * Builds the API (Fastify): the Alertmanager webhook, the engineer API, the
+ * public status page, health and metrics. It does not listen; `listen.ts`
+ * does, and tests use `app.inject`.
+ */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const metrics = deps.metrics ?? createMetrics();
+  const maxInFlight = deps.maxInFlight ?? 512;
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.policy.webhook.maxBodyBytes,
+    // Fastify's request log line has method, url and remote address, never headers (so never a token).
+  });
+  let inFlight = 0;
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    if (err instanceof ApiError) return sendError(reply, err);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      metrics.rejected.inc({ reason: 'too_large' });
+      return sendError(
+        reply,
+        new ApiError('PAYLOAD_TOO_LARGE', `body larger than ${deps.policy.webhook.maxBodyBytes} bytes`),
+      );
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      metrics.rejected.inc({ reason: 'media_type' });
+      return sendError(reply, new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send application/json'));
+    }
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+      metrics.rejected.inc({ reason: 'malformed' });
+      return sendError(reply, new ApiError('BAD_REQUEST', err.message, { field: '(body)' }));
+    }
+    const apiError = toApiError(err);
+    if (apiError.code === 'INTERNAL') request.log.error({ err }, 'request failed');
+    return sendError(reply, apiError);
+  });
+
+  app.post('/webhooks/alertmanager', async (request: FastifyRequest, reply: FastifyReply) => {
+    const started = performance.now();
+    const finish = (status: number) =>
+      metrics.latency.observe({ status: String(status) }, (performance.now() - started) / 1000);
+    if (!bearerMatches(request.headers.authorization, deps.webhookToken)) {
+      metrics.rejected.inc({ reason: 'unauthorized' });
+      finish(401);
+      return sendError(reply, new ApiError('UNAUTHORIZED', 'a valid bearer token is required'));
+    }
+    const parsed = webhookPayloadSchema.safeParse(request.body);
+    if (!parsed.success) {
+      const issue = firstIssue(parsed.error);
+      metrics.rejected.inc({ reason: 'invalid' });
+      finish(400);
+      return sendError(reply, new ApiError('INVALID_PAYLOAD', issue.message, { field: issue.field }));
+    }
+    if (inFlight >= maxInFlight) {
+      metrics.rejected.inc({ reason: 'overloaded' });
+      finish(503);
+      return sendError(
+        reply,
+        new ApiError('OVERLOADED', 'too many webhook requests in flight', { retryAfterSeconds: 1 }),
+      );
+    }
+    inFlight += 1;
+    try {
+      const batch = toAlertBatch(deps.policy, parsed.data, deps.policy.webhook.maxAlertsPerGroup);
+      metrics.alertsReceived.inc(batch.alerts.length);
+      const result: IngestResult = await deps.incidents.ingestAlerts(batch);
+      metrics.incidents.inc({ action: result.action });
+      finish(202);
+      return reply.code(202).send({ incidents: [result] });
+    } catch (err) {
+      const apiError = toApiError(err);
+      metrics.rejected.inc({
+        reason: apiError.code === 'TEMPORAL_UNAVAILABLE' ? 'temporal_unavailable' : 'internal',
+      });
+      // Never a 4xx here: Alertmanager drops a 4xx, and this payload was valid.
+      const answer =
+        apiError.status >= 500
+          ? apiError
+          : new ApiError('TEMPORAL_UNAVAILABLE', apiError.message, { retryAfterSeconds: 5 });
+      if (answer.code === 'INTERNAL') request.log.error({ err }, 'webhook failed');
+      finish(answer.status);
+      return sendError(
+        reply,
+        answer.retryAfterSeconds === undefined
+          ? new ApiError(answer.code, answer.message, { retryAfterSeconds: 5 })
+          : answer,
+      );
+    } finally {
+      inFlight -= 1;
+    }
+  });
+
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = await deps.incidents.readiness();
+    const ok = ready.temporal && ready.workerPolling;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', ...ready });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  registerEngineerRoutes(app, deps);
+  registerStatusRoutes(app, deps);
+  return app;
+}

@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import type { WorkflowClient } from '@temporalio/client';
+import { encodeToPayloads } from '@temporalio/common/lib/internal-non-workflow/index.js';
+import { encodeUnifiedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
+import proto from '@temporalio/proto';
+import type { Settings } from '../config.ts';
+import type { AlertBatch } from '../domain/alert-mapping.ts';
+import type { IncidentState } from '../domain/incident.ts';
+import type { Severity } from '../domain/severity.ts';
+import {
+  INCIDENT_WORKFLOW_TYPE,
+  IncidentEscalationLevelAttribute,
+  IncidentIdAttribute,
+  IncidentServiceAttribute,
+  IncidentSeverityAttribute,
+  IncidentStatusAttribute,
+  alertsReceivedSignal,
+  stateQuery,
+} from '../workflows/messages.ts';
+import type { IncidentInput } from '../workflows/messages.ts';
+
+// @temporalio/proto is CommonJS: Node's ESM loader only sees its default export.
+const { temporal } = proto;
+
+/** Connects to Temporal as the settings say (address, namespace, TLS/API key). */
+export async function connectClient(
+  settings: Settings['temporal'],
+  connectTimeoutMs = 5_000,
+): Promise<Client> {
+  const connection = await Connection.connect({
+    address: settings.address,
+    tls: settings.tls ? {} : undefined,
+    apiKey: settings.apiKey,
+    connectTimeout: connectTimeoutMs,
+  });
+  return new Client({ connection, namespace: settings.namespace });
+}
+
+/** A fresh incident id: `INC-` and 8 hex characters. */
+export function newIncidentId(): string {
+  return `INC-${randomUUID().replaceAll('-', '').slice(0, 8)}`;
+}
+
+export interface SignalWithStartResult {
+  runId: string;
+  /** True when this call started a new run, false when it signalled a running one. */
+  started: boolean;
+}
+
+export interface StartSeed {
+  incidentId: string;
+  severity: Severity;
+  service: string;
+  /** The incident's title, e.g. `HighErrorRate on pno-physics-bench`. */
+  summary: string;
+}
+
+/**
+ * Signal-with-start of an alert group's incident. The SDK's own
+ * `signalWithStart` drops the server's `started` flag, which the webhook needs
+ * to say "started" or "signalled" without a second round trip, so this sends
+ * the same request itself. One RPC per delivery either way.
+ */
+export async function signalWithStartIncident(
+  client: Client,
+  taskQueue: string,
+  workflowId: string,
+  input: IncidentInput,
+  seed: StartSeed,
+  batch: AlertBatch,
+): Promise<SignalWithStartResult> {
+  const converter = client.options.loadedDataConverter;
+  const searchAttributes = encodeUnifiedSearchAttributes(undefined, [
+    { key: IncidentIdAttribute, value: seed.incidentId },
+    { key: IncidentSeverityAttribute, value: seed.severity },
+    { key: IncidentStatusAttribute, value: 'triggered' },
+    { key: IncidentServiceAttribute, value: seed.service },
+    { key: IncidentEscalationLevelAttribute, value: 0 },
+  ]);
+  const summary = (await encodeToPayloads(converter, `${seed.severity} ${seed.summary}`))?.[0];
+  const response = await client.workflowService.signalWithStartWorkflowExecution({
+    namespace: client.options.namespace,
+    identity: client.options.identity,
+    requestId: randomUUID(),
+    workflowId,
+    workflowType: { name: INCIDENT_WORKFLOW_TYPE },
+    taskQueue: { kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL, name: taskQueue },
+    input: { payloads: await encodeToPayloads(converter, input) },
+    signalName: alertsReceivedSignal.name,
+    signalInput: { payloads: await encodeToPayloads(converter, batch) },
+    workflowIdReusePolicy:
+      temporal.api.enums.v1.WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+    workflowIdConflictPolicy:
+      temporal.api.enums.v1.WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+    searchAttributes: { indexedFields: searchAttributes },
+    userMetadata: summary ? { summary } : undefined,
+    memo: { fields: { title: (await encodeToPayloads(converter, seed.summary))?.[0] ?? {} } },
+  });
+  return { runId: response.runId, started: response.started === true };
+}
+
+/** Finds an incident's workflow by its id (search attribute), newest run first. */
+export async function findIncidentWorkflow(
+  workflow: WorkflowClient,
+  incidentId: string,
+): Promise<{ workflowId: string; runId: string; status: string } | undefined> {
+  if (!/^INC-[0-9a-f]{8}$/.test(incidentId)) return undefined;
+  for await (const execution of workflow.list({ query: `IncidentId = '${incidentId}'`, pageSize: 10 })) {
+    return { workflowId: execution.workflowId, runId: execution.runId, status: execution.status.name };
+  }
+  return undefined;
+}
+
+/** The incident's state: the live `state` query while it runs, its result once it closed. */
+export async function readIncidentState(
+  workflow: WorkflowClient,
+  ref: { workflowId: string; runId?: string; status?: string },
+): Promise<IncidentState> {
+  const handle = workflow.getHandle(ref.workflowId, ref.runId);
+  const status = ref.status ?? (await handle.describe()).status.name;
+  if (status === 'COMPLETED') return (await handle.result()) as IncidentState;
+  if (status === 'CONTINUED_AS_NEW') return readIncidentState(workflow, { workflowId: ref.workflowId });
+  return handle.query(stateQuery);
+}
+
+export { WorkflowNotFoundError };

@@ -1,0 +1,232 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities/index.ts';
+import type {
+  AcknowledgeInput,
+  AssignCommanderInput,
+  ChangeSeverityInput,
+  EscalateInput,
+  IncidentState,
+  MitigateInput,
+  PostUpdateInput,
+  ResolveInput,
+  SecurityEvaluationInput,
+} from '../domain/incident.ts';
+import type { Outgoing } from './incident-run.ts';
+import { IncidentRun } from './incident-run.ts';
+import {
+  IncidentEscalationLevelAttribute,
+  IncidentIdAttribute,
+  IncidentServiceAttribute,
+  IncidentSeverityAttribute,
+  IncidentStatusAttribute,
+  acknowledgeSignal,
+  acknowledgeUpdate,
+  alertsReceivedSignal,
+  assignCommanderUpdate,
+  changeSeverityUpdate,
+  escalateSignal,
+  escalateUpdate,
+  mitigateUpdate,
+  postUpdateSignal,
+  postUpdateUpdate,
+  recordSecurityEvaluationUpdate,
+  resolveSignal,
+  resolveUpdate,
+  stateQuery,
+} from './messages.ts';
+import type { IncidentInput } from './messages.ts';
+
+/**
+ * Notifications retry with backoff for a few minutes and never block the
+ * incident: they run beside the main loop and their final failure is
+ * recorded on the timeline instead of failing the workflow.
+ */
+const { postToChannel, notifyPerson } = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '15 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 8,
+  },
+});
+
+/** Continue-as-new well before Temporal's history limits; tests force a small value. */
+const HISTORY_EVENTS_BEFORE_CONTINUE = 5_000;
+
+type Operation = Parameters<IncidentRun['refusal']>[0];
+
+/**
+ * The lifecycle of one incident: opened by an alert group or a declaration,
+ * escalated on durable timers, acted on by engineers, closed when resolved.
+ */
+export async function incidentWorkflow(input: IncidentInput): Promise<IncidentState> {
+  const run = new IncidentRun(input, workflowInfo().workflowId);
+  const inFlight = new Set<Promise<void>>();
+
+  const dispatch = () => {
+    for (const out of run.outbox.splice(0)) {
+      const p = deliver(out).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+  };
+  const deliver = async (out: Outgoing): Promise<void> => {
+    const state = run.state;
+    if (!state) return;
+    try {
+      const detail =
+        out.kind === 'post'
+          ? await postToChannel({
+              incidentId: state.id,
+              channel: input.policy.channels.slack.channels[out.channelKey] ?? out.channelKey,
+              text: out.text,
+            })
+          : await notifyPerson({
+              incidentId: state.id,
+              notification: out.notification,
+              person:
+                out.notification.person === null ? undefined : input.policy.people[out.notification.person],
+              text: out.text,
+            });
+      run.delivered(out, Date.now(), { ok: true, detail });
+    } catch (err) {
+      const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
+      log.warn('notification failed after retries', { incidentId: state.id, error: cause });
+      run.delivered(out, Date.now(), { ok: false, error: cause });
+    }
+    publish();
+  };
+  const publish = () => {
+    const state = run.state;
+    if (!state) return;
+    upsertSearchAttributes([
+      { key: IncidentIdAttribute, value: state.id },
+      { key: IncidentSeverityAttribute, value: state.severity },
+      { key: IncidentStatusAttribute, value: state.status },
+      { key: IncidentServiceAttribute, value: state.service },
+      { key: IncidentEscalationLevelAttribute, value: state.escalationLevel },
+    ]);
+    setCurrentDetails(
+      [
+        `**${state.id}** ${state.severity} · ${state.status} · escalation level ${state.escalationLevel}`,
+        state.acknowledgedBy ? `acknowledged by ${state.acknowledgedBy}` : 'not acknowledged',
+        state.commander ? `commander ${state.commander}` : '',
+        `alerts: ${state.alerts.filter((a) => a.status === 'firing').length} firing / ${state.alerts.length}`,
+        state.nextUpdateDue ? `next update due ${state.nextUpdateDue}` : '',
+      ]
+        .filter((line) => line !== '')
+        .join('\n'),
+    );
+  };
+  /** Every engineer operation: validated, applied, side effects dispatched, state returned. */
+  const operate = <T>(op: Operation, apply: (input: T, now: number) => void) => ({
+    validate: (arg: T) => {
+      const refusal = run.refusal(op, arg);
+      if (refusal) throw ApplicationFailure.nonRetryable(refusal, 'Refused');
+    },
+    handle: (arg: T): IncidentState => {
+      apply(arg, Date.now());
+      dispatch();
+      publish();
+      return run.state as IncidentState;
+    },
+    signal: (arg: T) => {
+      const refusal = run.refusal(op, arg);
+      const now = Date.now();
+      if (refusal) {
+        if (run.state) run.record(now, 'rejected', actorOf(arg), `${op} refused: ${refusal}`);
+        else log.warn('signal before the incident opened', { op });
+        return;
+      }
+      apply(arg, now);
+      dispatch();
+      publish();
+    },
+  });
+
+  const acknowledge = operate<AcknowledgeInput>('acknowledge', (a, now) => run.acknowledge(a, now));
+  const postUpdate = operate<PostUpdateInput>('postUpdate', (a, now) => run.postUpdate(a, now));
+  const escalate = operate<EscalateInput>('escalate', (a, now) => run.escalate(a, now));
+  const resolve = operate<ResolveInput>('resolve', (a, now) => run.resolve(a, now));
+  const severity = operate<ChangeSeverityInput>('changeSeverity', (a, now) => run.changeSeverity(a, now));
+  const commander = operate<AssignCommanderInput>('assignCommander', (a, now) => run.assignCommander(a, now));
+  const security = operate<SecurityEvaluationInput>('recordSecurityEvaluation', (a, now) =>
+    run.recordSecurityEvaluation(a, now),
+  );
+  const mitigate = operate<MitigateInput>('mitigate', (a, now) => run.mitigate(a, now));
+
+  setHandler(stateQuery, () => {
+    if (!run.state) throw new Error('the incident has not opened yet');
+    return run.state;
+  });
+  setHandler(alertsReceivedSignal, (batch) => {
+    run.receiveAlerts(batch, Date.now());
+    dispatch();
+    publish();
+  });
+  setHandler(acknowledgeSignal, acknowledge.signal);
+  setHandler(postUpdateSignal, postUpdate.signal);
+  setHandler(escalateSignal, escalate.signal);
+  setHandler(resolveSignal, resolve.signal);
+  setHandler(acknowledgeUpdate, acknowledge.handle, { validator: acknowledge.validate });
+  setHandler(postUpdateUpdate, postUpdate.handle, { validator: postUpdate.validate });
+  setHandler(escalateUpdate, escalate.handle, { validator: escalate.validate });
+  setHandler(resolveUpdate, resolve.handle, { validator: resolve.validate });
+  setHandler(changeSeverityUpdate, severity.handle, { validator: severity.validate });
+  setHandler(assignCommanderUpdate, commander.handle, { validator: commander.validate });
+  setHandler(recordSecurityEvaluationUpdate, security.handle, { validator: security.validate });
+  setHandler(mitigateUpdate, mitigate.handle, { validator: mitigate.validate });
+
+  run.openDeclared(Date.now());
+  // An alert-born incident opens on its first batch, which arrives with the start (signal-with-start).
+  await condition(() => run.opened);
+  dispatch();
+  publish();
+
+  while (!run.resolved) {
+    const now = Date.now();
+    run.tick(now);
+    dispatch();
+    publish();
+    if (run.resolved) break;
+    if (workflowInfo().historyLength >= continueAfter(input) || workflowInfo().continueAsNewSuggested) {
+      // Every handler has already applied its change to the state, so the state is complete to carry;
+      // only side effects still in flight must finish, or their outcome would be lost.
+      await condition(() => inFlight.size === 0 && allHandlersFinished());
+      if (run.resolved) break;
+      await continueAsNew<typeof incidentWorkflow>({
+        ...input,
+        carried: { state: run.state as IncidentState, runtime: run.runtime },
+      });
+    }
+    const wakeAt = run.nextWakeAt(now);
+    run.dirty = false;
+    if (wakeAt === undefined) await condition(() => run.dirty);
+    else await condition(() => run.dirty, Math.max(1, wakeAt - now));
+  }
+  publish();
+  // Resolution notices go out before the run closes; waiting here is what keeps them from being lost.
+  await condition(() => inFlight.size === 0 && allHandlersFinished());
+  return run.state as IncidentState;
+}
+
+function actorOf(arg: unknown): string {
+  return typeof arg === 'object' && arg !== null && typeof (arg as { by?: unknown }).by === 'string'
+    ? (arg as { by: string }).by
+    : 'unknown';
+}
+
+function continueAfter(input: IncidentInput): number {
+  return input.continueAsNewAfterEvents ?? HISTORY_EVENTS_BEFORE_CONTINUE;
+}

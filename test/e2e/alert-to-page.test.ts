@@ -1,0 +1,159 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSettings } from '../../src/config.ts';
+import type { IncidentState } from '../../src/domain/incident.ts';
+import { startApi } from '../../src/starter/listen.ts';
+import { createWorker } from '../../src/worker.ts';
+import { alertmanagerPayload } from '../support/alerts.ts';
+import { SlackStandIn } from '../support/slack-server.ts';
+import { startTestDevServer } from '../support/temporal.ts';
+import { workflowBundle } from '../support/workflow-env.ts';
+
+const run = promisify(execFile);
+const WEBHOOK_TOKEN = `am-${randomUUID()}`;
+const SLACK_TOKEN = `xoxb-${randomUUID()}`;
+
+let server: Awaited<ReturnType<typeof startTestDevServer>>;
+let slack: SlackStandIn;
+let worker: Worker;
+let workerDone: Promise<void>;
+let api: { app: FastifyInstance; address: string };
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  server = await startTestDevServer();
+  slack = new SlackStandIn({
+    token: SLACK_TOKEN,
+    channels: ['#pno-incidents', '#pno-leadership', '#pno-critical-alerts'],
+  });
+  const slackUrl = await slack.start();
+  env = {
+    ...process.env,
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_TASK_QUEUE: `e2e-${randomUUID()}`,
+    SLACK_API_URL: slackUrl,
+    SLACK_BOT_TOKEN: SLACK_TOKEN,
+    ALERTMANAGER_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+    HOST: '127.0.0.1',
+    PORT: '0',
+  };
+  const settings = loadSettings(env);
+  ({ worker } = await createWorker(
+    settings,
+    { workflowsPath: undefined, workflowBundle: await workflowBundle() },
+    env,
+  ));
+  workerDone = worker.run();
+  api = await startApi(settings, { ...env, LOG_LEVEL: 'warn' });
+});
+
+afterAll(async () => {
+  await api?.app.close();
+  worker?.shutdown();
+  await workerDone;
+  await slack?.stop();
+  await server?.stop();
+});
+
+async function postAlert(payload: unknown) {
+  const res = await fetch(`${api.address}/webhooks/alertmanager`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(payload),
+  });
+  return {
+    status: res.status,
+    body: (await res.json()) as { incidents: { id: string; workflowId: string; action: string }[] },
+  };
+}
+
+async function incidentCli(...args: string[]) {
+  return run('bin/incident', args, { env, encoding: 'utf8' });
+}
+
+describe('alert to page, on a real Temporal dev server', () => {
+  it('an Alertmanager webhook creates a durable incident that pages Slack and shows in the CLI and web UI search', async () => {
+    const groupKey = `{}:{alertname="HighErrorRate",run="${randomUUID()}"}`;
+    const first = await postAlert(alertmanagerPayload({ groupKey }));
+    expect(first.status).toBe(202);
+    const [incident] = first.body.incidents;
+    expect(incident).toMatchObject({ action: 'started', id: expect.stringMatching(/^INC-[0-9a-f]{8}$/) });
+
+    // The Slack stand-in receives the initial report with the Slack API's request shape.
+    const posts = await slack.waitForPosts(2);
+    const report = posts.find((p) => p.channel === '#pno-incidents');
+    expect(report?.token).toBe(SLACK_TOKEN);
+    expect(report?.text).toContain('🚨 INCIDENT ALERT - P1');
+    expect(report?.text).toContain(incident?.id);
+
+    // Redelivery lands in the same workflow.
+    const second = await postAlert(alertmanagerPayload({ groupKey }));
+    expect(second.body.incidents[0]).toMatchObject({
+      action: 'signalled',
+      id: incident?.id,
+      workflowId: incident?.workflowId,
+    });
+
+    // `incident show --json` reads the workflow's state.
+    const shown = JSON.parse(
+      (await incidentCli('show', incident?.id ?? '', '--json')).stdout,
+    ) as IncidentState;
+    expect(shown).toMatchObject({
+      id: incident?.id,
+      severity: 'P1',
+      status: 'triggered',
+      workflowId: incident?.workflowId,
+    });
+    expect(shown.alerts).toHaveLength(1);
+    expect(shown.timeline.some((t) => t.kind === 'notified')).toBe(true);
+
+    const listed = JSON.parse((await incidentCli('list', '--json')).stdout) as {
+      id: string;
+      title: string;
+    }[];
+    expect(listed.find((i) => i.id === incident?.id)).toMatchObject({
+      title: 'HighErrorRate on pno-physics-bench',
+    });
+
+    // The web UI finds it by severity (visibility search attribute) and shows the static summary.
+    const client = new Client({ connection: await Connection.connect({ address: server.address }) });
+    try {
+      const found: string[] = [];
+      for await (const w of client.workflow.list({
+        query: `IncidentSeverity = 'P1' AND IncidentId = '${incident?.id}'`,
+      })) {
+        found.push(w.workflowId);
+      }
+      expect(found).toEqual([incident?.workflowId]);
+      const description = await client.workflow.getHandle(incident?.workflowId ?? '').describe();
+      expect(await description.staticSummary()).toBe('P1 HighErrorRate on pno-physics-bench');
+    } finally {
+      await client.connection.close();
+    }
+  });
+
+  it('an unknown id exits 1; readyz is 200 with a worker polling', async () => {
+    const err = await incidentCli('show', 'INC-00000000').catch((e: { code: number; stderr: string }) => e);
+    expect((err as { code: number }).code).toBe(1);
+    expect((err as { stderr: string }).stderr).toContain('no incident INC-00000000');
+    const ready = await fetch(`${api.address}/readyz`);
+    expect(ready.status).toBe(200);
+  });
+
+  it('a malformed webhook is a 400 and starts nothing', async () => {
+    const before = JSON.parse((await incidentCli('list', '--json')).stdout) as unknown[];
+    const res = await fetch(`${api.address}/webhooks/alertmanager`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...alertmanagerPayload({ groupKey: 'bad' }), alerts: [{ status: 'firing' }] }),
+    });
+    expect(res.status).toBe(400);
+    const after = JSON.parse((await incidentCli('list', '--json')).stdout) as unknown[];
+    expect(after).toHaveLength(before.length);
+  });
+});

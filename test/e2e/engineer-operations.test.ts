@@ -1,0 +1,187 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import type { Worker } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSettings } from '../../src/config.ts';
+import type { IncidentState } from '../../src/domain/incident.ts';
+import { startApi } from '../../src/starter/listen.ts';
+import { createWorker } from '../../src/worker.ts';
+import { SlackStandIn } from '../support/slack-server.ts';
+import { startTestDevServer } from '../support/temporal.ts';
+import { workflowBundle } from '../support/workflow-env.ts';
+
+const run = promisify(execFile);
+const TOKENS = {
+  alice: `alice-${randomUUID()}`,
+  carol: `carol-${randomUUID()}`,
+  dave: `dave-${randomUUID()}`,
+};
+
+let server: Awaited<ReturnType<typeof startTestDevServer>>;
+let slack: SlackStandIn;
+let worker: Worker;
+let workerDone: Promise<void>;
+let api: { app: FastifyInstance; address: string };
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  server = await startTestDevServer();
+  slack = new SlackStandIn({ token: 'xoxb-ops' });
+  env = {
+    ...process.env,
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_TASK_QUEUE: `ops-${randomUUID()}`,
+    SLACK_API_URL: await slack.start(),
+    SLACK_BOT_TOKEN: 'xoxb-ops',
+    ALERTMANAGER_WEBHOOK_TOKEN: randomUUID(),
+    INCIDENT_TOKEN_ALICE: TOKENS.alice,
+    INCIDENT_TOKEN_CAROL: TOKENS.carol,
+    INCIDENT_TOKEN_DAVE: TOKENS.dave,
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+  };
+  const settings = loadSettings(env);
+  ({ worker } = await createWorker(
+    settings,
+    { workflowsPath: undefined, workflowBundle: await workflowBundle() },
+    env,
+  ));
+  workerDone = worker.run();
+  api = await startApi(settings, env);
+});
+
+afterAll(async () => {
+  await api?.app.close();
+  worker?.shutdown();
+  await workerDone;
+  await slack?.stop();
+  await server?.stop();
+});
+
+async function call(method: string, path: string, token: string | undefined, body?: unknown) {
+  const res = await fetch(`${api.address}${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return {
+    status: res.status,
+    body: (await res.json()) as IncidentState & { error?: { code: string; message: string } },
+  };
+}
+
+async function cli(...args: string[]) {
+  const { stdout } = await run('bin/incident', [...args, '--json'], { env, encoding: 'utf8' });
+  return JSON.parse(stdout) as IncidentState;
+}
+
+describe('engineers run a whole incident', () => {
+  it('through the HTTP API, with the actor taken from the bearer token', async () => {
+    const declared = await call('POST', '/api/incidents', TOKENS.alice, {
+      title: 'Checkout down',
+      severity: 'P0',
+      securityRelated: true,
+    });
+    expect(declared.status).toBe(201);
+    const id = declared.body.id;
+    expect(declared.body).toMatchObject({ severity: 'P0', status: 'triggered', securityRelated: true });
+
+    expect((await call('POST', `/api/incidents/${id}/ack`, undefined, {})).status).toBe(401);
+    expect((await call('POST', `/api/incidents/${id}/ack`, 'wrong', {})).status).toBe(401);
+    expect((await call('POST', `/api/incidents/${id}/update`, TOKENS.alice, { message: '' })).status).toBe(
+      400,
+    );
+    expect((await call('POST', `/api/incidents/INC-00000000/ack`, TOKENS.alice, {})).status).toBe(404);
+
+    const acked = await call('POST', `/api/incidents/${id}/ack`, TOKENS.alice, { by: 'mallory' });
+    expect(acked.status).toBe(400); // the actor is never a body field
+    const ack = await call('POST', `/api/incidents/${id}/ack`, TOKENS.alice, {});
+    expect(ack.body).toMatchObject({ status: 'acknowledged', acknowledgedBy: 'alice' });
+    const again = await call('POST', `/api/incidents/${id}/ack`, TOKENS.carol, {});
+    expect(again.status).toBe(409);
+    expect(again.body.error?.message).toContain('already acknowledged');
+
+    await call('POST', `/api/incidents/${id}/update`, TOKENS.alice, {
+      message: 'found the bad deploy',
+      actions: ['rolled back'],
+      public: true,
+    });
+    const early = await call('POST', `/api/incidents/${id}/resolve`, TOKENS.alice, {
+      rootCause: 'bad deploy',
+    });
+    expect(early.status).toBe(409);
+    await call('POST', `/api/incidents/${id}/commander`, TOKENS.alice, { commander: 'carol' });
+    await call('POST', `/api/incidents/${id}/security`, TOKENS.dave, {
+      finding: 'no data exposed',
+      related: false,
+    });
+    const resolved = await call('POST', `/api/incidents/${id}/resolve`, TOKENS.carol, {
+      rootCause: 'bad deploy',
+      prevention: 'canary',
+    });
+    expect(resolved.body).toMatchObject({ status: 'resolved', resolvedBy: 'carol', commander: 'carol' });
+    const actors = resolved.body.timeline
+      .filter((t) => t.actor !== 'system' && t.kind !== 'notified')
+      .map((t) => [t.kind, t.actor]);
+    expect(actors).toEqual(
+      expect.arrayContaining([
+        ['acknowledged', 'alice'],
+        ['update', 'alice'],
+        ['commander', 'alice'],
+        ['security_evaluation', 'dave'],
+        ['resolved', 'carol'],
+      ]),
+    );
+    // Closed incidents stay readable.
+    expect((await call('GET', `/api/incidents/${id}`, TOKENS.alice)).body.status).toBe('resolved');
+  });
+
+  it('through the CLI', async () => {
+    const declared = await cli('declare', '--severity', 'P2', '--title', 'Slow reports', '--by', 'alice');
+    const id = declared.id;
+    expect(await cli('ack', id, '--by', 'alice')).toMatchObject({ status: 'acknowledged' });
+    const updated = await cli(
+      'update',
+      id,
+      '--by',
+      'alice',
+      '--message',
+      'scaling up',
+      '--action',
+      'scaled to 5',
+      '--eta',
+      '30m',
+    );
+    expect(updated.actionsTaken).toEqual(['scaled to 5']);
+    expect(await cli('severity', id, 'P1', '--by', 'alice')).toMatchObject({
+      severity: 'P1',
+      escalationLevel: 1,
+    });
+    expect(await cli('escalate', id, '--by', 'alice', '--reason', 'need the lead')).toMatchObject({
+      escalationLevel: 2,
+    });
+    expect(await cli('mitigate', id, '--by', 'alice')).toMatchObject({ status: 'mitigated' });
+    expect(await cli('resolve', id, '--by', 'alice', '--root-cause', 'cold cache')).toMatchObject({
+      status: 'resolved',
+    });
+
+    const refused = await run('bin/incident', ['ack', id, '--by', 'alice', '--json'], { env }).catch(
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect((refused as { code: number }).code).toBe(1);
+    const unknown = await run('bin/incident', ['ack', id, '--by', 'mallory'], { env }).catch(
+      (e: { code: number }) => e,
+    );
+    expect((unknown as { code: number }).code).toBe(1);
+
+    const listed = JSON.parse(
+      (await run('bin/incident', ['list', '--status', 'resolved', '--json'], { env })).stdout,
+    ) as { id: string }[];
+    expect(listed.map((i) => i.id)).toContain(id);
+  });
+});

@@ -1,0 +1,39 @@
+/** Alertmanager webhook v4 payloads as Alertmanager 0.25 sends them. */
+export interface TestAlert {
+  status?: 'firing' | 'resolved';
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  fingerprint?: string;
+}
+
+export function alertmanagerPayload(
+  options: {
+    groupKey?: string;
+    receiver?: string;
+    alerts?: TestAlert[];
+    status?: 'firing' | 'resolved';
+  } = {},
+) {
+  const alerts = (options.alerts ?? [{}]).map((a, i) => ({
+    status: a.status ?? 'firing',
+    labels: { alertname: 'HighErrorRate', severity: 'critical', job: 'pno-physics-bench', ...a.labels },
+    annotations: { summary: 'Error rate above 5%', ...a.annotations },
+    startsAt: '2026-11-26T10:00:00.000Z',
+    endsAt: a.status === 'resolved' ? '2026-11-26T10:30:00.000Z' : '0001-01-01T00:00:00Z',
+    generatorURL: 'http://127.0.0.1:9090/graph?g0.expr=up',
+    fingerprint: a.fingerprint ?? `f00d${i.toString(16).padStart(12, '0')}`,
+  }));
+  const status = options.status ?? (alerts.some((a) => a.status === 'firing') ? 'firing' : 'resolved');
+  return {
+    version: '4',
+    groupKey: options.groupKey ?? '{}:{alertname="HighErrorRate"}',
+    truncatedAlerts: 0,
+    status,
+    receiver: options.receiver ?? 'incident-response',
+    groupLabels: { alertname: 'HighErrorRate' },
+    commonLabels: { alertname: 'HighErrorRate' },
+    commonAnnotations: {},
+    externalURL: 'http://127.0.0.1:9093',
+    alerts,
+  };
+}

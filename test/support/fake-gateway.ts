@@ -1,0 +1,51 @@
+import type { AlertBatch } from '../../src/domain/alert-mapping.ts';
+import type { IncidentState } from '../../src/domain/incident.ts';
+import type {
+  DeclareInput,
+  IncidentGateway,
+  IncidentSummary,
+  IngestResult,
+  OperationName,
+} from '../../src/starter/incidents.ts';
+import { IncidentNotFoundError, alertGroupWorkflowId } from '../../src/starter/incidents.ts';
+
+/** An in-memory IncidentGateway that records what the API asked of Temporal. */
+export class FakeGateway implements IncidentGateway {
+  readonly batches: AlertBatch[] = [];
+  readonly operations: { id: string; operation: OperationName; argument: object }[] = [];
+  readonly declared: DeclareInput[] = [];
+  failWith: Error | undefined;
+  ready = { temporal: true, workerPolling: true };
+  private readonly groups = new Map<string, string>();
+
+  ingestAlerts(batch: AlertBatch): Promise<IngestResult> {
+    if (this.failWith) return Promise.reject(this.failWith);
+    this.batches.push(batch);
+    const workflowId = alertGroupWorkflowId(batch.receiver, batch.groupKey);
+    const known = this.groups.get(workflowId);
+    if (known) return Promise.resolve({ id: known, workflowId, action: 'signalled' });
+    if (!batch.alerts.some((a) => a.status === 'firing')) {
+      return Promise.resolve({ id: null, workflowId, action: 'ignored' });
+    }
+    const id = `INC-${this.groups.size.toString(16).padStart(8, '0')}`;
+    this.groups.set(workflowId, id);
+    return Promise.resolve({ id, workflowId, action: 'started' });
+  }
+  listIncidents(): Promise<IncidentSummary[]> {
+    return Promise.resolve([]);
+  }
+  getIncident(id: string): Promise<IncidentState> {
+    return Promise.reject(new IncidentNotFoundError(id));
+  }
+  declare(input: DeclareInput): Promise<IncidentState> {
+    this.declared.push(input);
+    return Promise.resolve({ id: 'INC-00000000' } as IncidentState);
+  }
+  operate(id: string, operation: OperationName, argument: object): Promise<IncidentState> {
+    this.operations.push({ id, operation, argument });
+    return Promise.resolve({ id } as IncidentState);
+  }
+  readiness() {
+    return Promise.resolve(this.ready);
+  }
+}

@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker, bundleWorkflowCode } from '@temporalio/worker';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Activities, NotifyPersonInput, PostToChannelInput } from '../../src/activities/index.ts';
+import type { AlertBatch } from '../../src/domain/alert-mapping.ts';
+import { toAlertBatch } from '../../src/domain/alert-mapping.ts';
+import { webhookPayloadSchema } from '../../src/domain/alertmanager.ts';
+import type { Policy } from '../../src/domain/policy.ts';
+import { WORKFLOWS_PATH } from '../../src/worker.ts';
+import { alertsReceivedSignal } from '../../src/workflows/messages.ts';
+import type { IncidentInput } from '../../src/workflows/messages.ts';
+import { alertmanagerPayload } from './alerts.ts';
+import type { TestAlert } from './alerts.ts';
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** The workflow bundle, built once per test file (webpack takes seconds). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  return bundle;
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string) => console.error(message),
+};
+
+/** Activities that record what they were asked, optionally failing. */
+export class RecordingActivities {
+  readonly posts: (PostToChannelInput & { at: number })[] = [];
+  readonly notifications: (NotifyPersonInput & { at: number })[] = [];
+  failPosts: Error | undefined;
+  private readonly env: TestWorkflowEnvironment;
+  constructor(env: TestWorkflowEnvironment) {
+    this.env = env;
+  }
+
+  activities(): Activities {
+    return {
+      postToChannel: async (input) => {
+        if (this.failPosts) throw this.failPosts;
+        this.posts.push({ ...input, at: await this.env.currentTimeMs() });
+        return `slack ${input.channel} ts=1`;
+      },
+      notifyPerson: async (input) => {
+        this.notifications.push({ ...input, at: await this.env.currentTimeMs() });
+        return input.notification.channels.map((c) => `${c} recorded`).join(', ');
+      },
+    };
+  }
+}
+
+export interface Harness {
+  taskQueue: string;
+  worker: Worker;
+  recorder: RecordingActivities;
+  /** Workflow ids this test started: terminated when it ends. */
+  started: string[];
+  /**
+   * Runs the test body with the worker polling, then terminates what is still
+   * running: otherwise a workflow left with work for a worker that is gone
+   * stops the time-skipping server from skipping, stalling every later test.
+   */
+  run(body: () => Promise<void>): Promise<void>;
+}
+
+export async function createHarness(env: TestWorkflowEnvironment): Promise<Harness> {
+  const taskQueue = `test-${randomUUID()}`;
+  const recorder = new RecordingActivities(env);
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: recorder.activities(),
+  });
+  const started: string[] = [];
+  return {
+    taskQueue,
+    worker,
+    recorder,
+    started,
+    run: (body) =>
+      worker.runUntil(async () => {
+        try {
+          await body();
+        } finally {
+          // Terminate while the worker still runs, so no activity task is left handed out to a worker
+          // that is gone: the test server holds its time-skipping lock until such a task completes.
+          for (const id of started) {
+            await env.client.workflow
+              .getHandle(id)
+              .terminate('test over')
+              .catch(() => undefined);
+          }
+        }
+      }),
+  };
+}
+
+export function alertBatch(
+  policy: Policy,
+  options: Parameters<typeof alertmanagerPayload>[0] = {},
+): AlertBatch {
+  return toAlertBatch(policy, webhookPayloadSchema.parse(alertmanagerPayload(options)), 1000);
+}
+
+/** Starts an alert-born incident the way the webhook does (signal-with-start). */
+export async function startAlertIncident(
+  env: TestWorkflowEnvironment,
+  harness: Harness,
+  policy: Policy,
+  alerts: TestAlert[],
+  extra: Partial<IncidentInput> = {},
+) {
+  const workflowId = `alertgroup-${randomUUID()}`;
+  const incidentId = `INC-${randomUUID().slice(0, 8)}`;
+  harness.started.push(workflowId);
+  const handle = await env.client.workflow.signalWithStart('incidentWorkflow', {
+    workflowId,
+    taskQueue: harness.taskQueue,
+    args: [{ incidentId, policy, ...extra } satisfies IncidentInput],
+    signal: alertsReceivedSignal,
+    signalArgs: [alertBatch(policy, { alerts, groupKey: workflowId })],
+  });
+  return { handle, incidentId, workflowId };
+}

@@ -1,0 +1,201 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/starter/server.ts';
+import { alertmanagerPayload } from '../support/alerts.ts';
+import { FakeGateway } from '../support/fake-gateway.ts';
+import { loadDefaultPolicy } from '../support/policy.ts';
+
+const TOKEN = 'test-webhook-token';
+const policy = loadDefaultPolicy();
+
+function setup(options: { maxInFlight?: number } = {}) {
+  const gateway = new FakeGateway();
+  const app = buildApp({
+    policy,
+    incidents: gateway,
+    webhookToken: TOKEN,
+    engineerTokens: new Map([['alice-token', 'alice']]),
+    ...options,
+  });
+  const post = (payload: unknown, headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) =>
+    app.inject({
+      method: 'POST',
+      url: '/webhooks/alertmanager',
+      headers: { 'content-type': 'application/json', ...headers },
+      payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    });
+  return { app, gateway, post };
+}
+
+describe('POST /webhooks/alertmanager', () => {
+  it('starts an incident for a firing group and answers 202 with its id', async () => {
+    const { post, gateway } = setup();
+    const res = await post(alertmanagerPayload());
+    expect(res.statusCode).toBe(202);
+    const body = res.json<{ incidents: { id: string; workflowId: string; action: string }[] }>();
+    expect(body.incidents).toHaveLength(1);
+    expect(body.incidents[0]).toMatchObject({
+      action: 'started',
+      id: expect.stringMatching(/^INC-[0-9a-f]{8}$/),
+    });
+    expect(body.incidents[0]?.workflowId).toMatch(/^alertgroup-[0-9a-f]{32}$/);
+    expect(gateway.batches[0]?.alerts[0]).toMatchObject({ severity: 'P1', fingerprint: 'f00d000000000000' });
+  });
+
+  it('lands a redelivered group in the same workflow', async () => {
+    const { post } = setup();
+    const first = (await post(alertmanagerPayload())).json<{ incidents: { workflowId: string }[] }>();
+    const second = (await post(alertmanagerPayload())).json<{
+      incidents: { workflowId: string; action: string }[];
+    }>();
+    expect(second.incidents[0]?.workflowId).toBe(first.incidents[0]?.workflowId);
+    expect(second.incidents[0]?.action).toBe('signalled');
+  });
+
+  it('maps the severity label table and the priority label', async () => {
+    const { post, gateway } = setup();
+    const cases: [Record<string, string>, string][] = [
+      [{ severity: 'page' }, 'P0'],
+      [{ severity: 'emergency' }, 'P0'],
+      [{ severity: 'critical' }, 'P1'],
+      [{ severity: 'warning' }, 'P2'],
+      [{ severity: 'high' }, 'P2'],
+      [{ severity: 'info' }, 'P3'],
+      [{ severity: 'low' }, 'P3'],
+      [{ severity: 'whatever' }, 'P2'],
+      [{ severity: 'info', priority: 'P0' }, 'P0'],
+    ];
+    for (const [labels, expected] of cases) {
+      await post(alertmanagerPayload({ groupKey: JSON.stringify(labels), alerts: [{ labels }] }));
+      expect(gateway.batches.at(-1)?.alerts[0]?.severity, JSON.stringify(labels)).toBe(expected);
+    }
+  });
+
+  it('refuses a missing or wrong bearer token with 401 and starts nothing', async () => {
+    const { post, gateway } = setup();
+    expect((await post(alertmanagerPayload(), {})).statusCode).toBe(401);
+    expect((await post(alertmanagerPayload(), { authorization: 'Bearer nope' })).statusCode).toBe(401);
+    expect((await post(alertmanagerPayload(), { authorization: `Basic ${TOKEN}` })).statusCode).toBe(401);
+    expect(gateway.batches).toHaveLength(0);
+  });
+
+  it.each([
+    ['version', { version: '3' }, 'version'],
+    ['groupKey', { groupKey: '' }, 'groupKey'],
+    ['alerts missing', { alerts: undefined }, 'alerts'],
+    ['alerts empty', { alerts: [] }, 'alerts'],
+    ['status', { status: 'weird' }, 'status'],
+    [
+      'alert startsAt',
+      { alerts: [{ ...alertmanagerPayload().alerts[0], startsAt: 'yesterday' }] },
+      'alerts.0.startsAt',
+    ],
+    [
+      'alert fingerprint',
+      { alerts: [{ ...alertmanagerPayload().alerts[0], fingerprint: undefined }] },
+      'alerts.0.fingerprint',
+    ],
+    [
+      'label value type',
+      { alerts: [{ ...alertmanagerPayload().alerts[0], labels: { alertname: 5 } }] },
+      'alerts.0.labels.alertname',
+    ],
+    [
+      'huge label',
+      { alerts: [{ ...alertmanagerPayload().alerts[0], labels: { a: 'x'.repeat(5000) } }] },
+      'alerts.0.labels.a',
+    ],
+  ])('answers 400 naming the bad field (%s) and starts nothing', async (_name, patch, field) => {
+    const { post, gateway } = setup();
+    const res = await post({ ...alertmanagerPayload(), ...patch });
+    expect(res.statusCode).toBe(400);
+    expect(res.json<{ error: { field: string; code: string } }>().error).toMatchObject({
+      field,
+      code: 'INVALID_PAYLOAD',
+    });
+    expect(gateway.batches).toHaveLength(0);
+  });
+
+  it('answers 400 to a body that is not JSON', async () => {
+    const { post, gateway } = setup();
+    const res = await post('{"version": "4",');
+    expect(res.statusCode).toBe(400);
+    expect(gateway.batches).toHaveLength(0);
+  });
+
+  it('answers 413 to a body over the size limit', async () => {
+    const { post, gateway } = setup();
+    const huge = alertmanagerPayload({ alerts: [{ annotations: { description: 'x'.repeat(2_000_000) } }] });
+    const res = await post(huge);
+    expect(res.statusCode).toBe(413);
+    expect(gateway.batches).toHaveLength(0);
+  });
+
+  it('answers 503 with Retry-After when Temporal is unreachable, never a 4xx', async () => {
+    const { post, gateway } = setup();
+    gateway.failWith = Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14 });
+    const res = await post(alertmanagerPayload());
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBeDefined();
+  });
+
+  it('accepts a group larger than the limit truncated, and records the truncation', async () => {
+    const { post, gateway } = setup();
+    const alerts = Array.from({ length: policy.webhook.maxAlertsPerGroup + 5 }, (_, i) => ({
+      fingerprint: i.toString(16).padStart(16, '0'),
+    }));
+    const res = await post(alertmanagerPayload({ alerts }));
+    expect(res.statusCode).toBe(202);
+    expect(gateway.batches[0]?.alerts).toHaveLength(policy.webhook.maxAlertsPerGroup);
+    expect(gateway.batches[0]?.truncatedAlerts).toBe(5);
+  });
+
+  it('property: malformed bodies always get a 4xx with a reason and start nothing', async () => {
+    const { post, gateway } = setup();
+    const valid = alertmanagerPayload();
+    const mutation = fc.oneof(
+      fc.record({ key: fc.constantFrom(...Object.keys(valid)), value: fc.anything() }),
+      fc.record({ key: fc.constant('alerts'), value: fc.array(fc.anything(), { maxLength: 3 }) }),
+      fc.record({ key: fc.constant('version'), value: fc.string({ unit: 'binary' }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(mutation, async ({ key, value }) => {
+        const body = { ...valid, [key]: value } as Record<string, unknown>;
+        const ok = (await import('../../src/domain/alertmanager.ts')).webhookPayloadSchema.safeParse(
+          body,
+        ).success;
+        fc.pre(!ok);
+        const res = await post(body);
+        expect(res.statusCode).toBeGreaterThanOrEqual(400);
+        expect(res.statusCode).toBeLessThan(500);
+        expect(res.json<{ error: { message: string } }>().error.message.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 200 },
+    );
+    expect(gateway.batches).toHaveLength(0);
+  });
+});
+
+describe('health and metrics', () => {
+  it('readyz is 503 until a worker polls', async () => {
+    const { app, gateway } = setup();
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/readyz' })).statusCode).toBe(200);
+    gateway.ready = { temporal: true, workerPolling: false };
+    expect((await app.inject({ url: '/readyz' })).statusCode).toBe(503);
+    gateway.ready = { temporal: false, workerPolling: false };
+    expect((await app.inject({ url: '/readyz' })).statusCode).toBe(503);
+  });
+
+  it('counts received, started, signalled and rejected in /metrics', async () => {
+    const { app, post } = setup();
+    await post(alertmanagerPayload());
+    await post(alertmanagerPayload());
+    await post({ version: '4' });
+    const text = (await app.inject({ url: '/metrics' })).body;
+    expect(text).toMatch(/incident_webhook_alerts_received_total 2/);
+    expect(text).toMatch(/incident_webhook_groups_total\{action="started"\} 1/);
+    expect(text).toMatch(/incident_webhook_groups_total\{action="signalled"\} 1/);
+    expect(text).toMatch(/incident_webhook_rejected_total\{reason="invalid"\} 1/);
+  });
+});
