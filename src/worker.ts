@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
+import { TemporalIncidentHistory } from './activities/incident-history.ts';
 import { createActivities } from './activities/index.ts';
 import { resolveReferences } from './activities/secrets.ts';
 import { SlackApi } from './activities/slack.ts';
@@ -17,7 +19,16 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', impo
  */
 export function buildActivities(settings: Settings, env: NodeJS.ProcessEnv = process.env) {
   const slack = settings.policy.channels.slack;
+  const client = new Client({
+    connection: Connection.lazy({
+      address: settings.temporal.address,
+      tls: settings.temporal.tls ? {} : undefined,
+      apiKey: settings.temporal.apiKey,
+    }),
+    namespace: settings.temporal.namespace,
+  });
   return createActivities({
+    history: new TemporalIncidentHistory(client),
     slack: new SlackApi({
       apiUrl: resolveReferences(slack.apiUrl, env, 'channels.slack.apiUrl'),
       // Resolved lazily per call would hide a missing token until the first incident; resolve now, log never.

@@ -1,12 +1,14 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { Notification } from '../domain/escalation.ts';
 import type { Person } from '../domain/policy.ts';
+import type { IncidentHistory } from './incident-history.ts';
 import { SlackError } from './slack.ts';
 import type { SlackClient } from './slack.ts';
 
 /** What the activities need from the outside world; the worker builds the real ones. */
 export interface ActivityDeps {
   slack: SlackClient;
+  history: IncidentHistory;
 }
 
 export interface PostToChannelInput {
@@ -50,6 +52,11 @@ export function createActivities(deps: ActivityDeps) {
         });
         throw asFailure(err);
       }
+    },
+
+    /** The incident this alert group had before (a group that fires again after its incident was resolved). */
+    async findPreviousIncident(input: { workflowId: string; runId: string }): Promise<string | null> {
+      return (await deps.history.previousIncidentId(input.workflowId, input.runId)) ?? null;
     },
 
     /**

@@ -1,5 +1,6 @@
 import type { WebhookPayload } from './alertmanager.ts';
 import type { Policy } from './policy.ts';
+import { renderTemplate } from './templates.ts';
 import { IMPACTS, isSeverity, mostSevere } from './severity.ts';
 import type { Impact, Severity } from './severity.ts';
 
@@ -37,17 +38,28 @@ export interface IncidentSeed {
   impact: Impact;
   securityRelated: boolean;
   summary: string;
+  /** The mapping rule that matched, or `default`. */
+  mappingRule: string;
+  playbook?: PlaybookName;
 }
+
+export type MappingRule = Policy['alerts']['rules'][number];
+export type PlaybookName = NonNullable<MappingRule['playbook']>;
 
 /** Alertmanager sends `0001-01-01T00:00:00Z` as endsAt for firing alerts: that means "unknown". */
 function endsAtOrUndefined(endsAt: string | undefined): string | undefined {
   return endsAt === undefined || endsAt.startsWith('0001-') ? undefined : endsAt;
 }
 
-/** The procedures' severity for one alert: `priority` label P0..P3 wins, then the `severity` label table. */
+/**
+ * The procedures' severity for one alert: a `priority` label P0..P3 wins, then
+ * the first matching mapping rule's severity, then the `severity` label table.
+ */
 export function alertSeverity(policy: Policy, alertLabels: Readonly<Record<string, string>>): Severity {
   const priority = alertLabels['priority']?.toUpperCase();
   if (isSeverity(priority)) return priority;
+  const ruled = matchingRule(policy, alertLabels)?.severity;
+  if (ruled) return ruled;
   const label = alertLabels['severity']?.toLowerCase();
   const mapped = label === undefined ? undefined : policy.alerts.severityLabel[label];
   return mapped ?? policy.alerts.defaultSeverity;
@@ -77,7 +89,28 @@ export function toAlertBatch(policy: Policy, payload: WebhookPayload, maxAlerts:
   };
 }
 
-/** The incident a batch opens: highest firing severity, service and title from labels. */
+/** The policy's first mapping rule whose `match` fits the labels, if any. */
+export function matchingRule(
+  policy: Policy,
+  labels: Readonly<Record<string, string>>,
+): MappingRule | undefined {
+  return policy.alerts.rules.find((rule) =>
+    Object.entries(rule.match).every(([label, pattern]) => {
+      const value = labels[label] ?? '';
+      return pattern.startsWith('~')
+        ? new RegExp(`^(?:${pattern.slice(1)})$`).test(value)
+        : value === pattern;
+    }),
+  );
+}
+
+const TRUE_WORDS = ['true', 'yes', '1'];
+
+/**
+ * The incident a batch opens: the highest severity among its firing alerts,
+ * and service, impact, security flag, playbook, title and summary from the
+ * first mapping rule that matches (else from the labels), recording which rule.
+ */
 export function seedIncident(policy: Policy, batch: AlertBatch): IncidentSeed {
   const firing = batch.alerts.filter((a) => a.status === 'firing');
   const relevant = firing.length > 0 ? firing : batch.alerts;
@@ -87,17 +120,33 @@ export function seedIncident(policy: Policy, batch: AlertBatch): IncidentSeed {
     ...relevant.map((a) => a.severity),
   );
   const labelsOf = first?.labels ?? {};
+  const rule = matchingRule(policy, labelsOf);
   const service =
+    rule?.service ??
     policy.alerts.serviceLabels.map((name) => labelsOf[name]).find((v) => v !== undefined && v !== '') ??
     policy.service.id;
   const alertNames = [...new Set(relevant.map((a) => a.labels['alertname']).filter((n) => n !== undefined))];
   const name = alertNames.length > 0 ? alertNames.join(', ') : 'Alert';
   const impactLabel = labelsOf['impact']?.toLowerCase();
-  const impact: Impact = (IMPACTS as readonly string[]).includes(impactLabel ?? '')
-    ? (impactLabel as Impact)
-    : 'medium';
-  const securityRelated = relevant.some((a) => ['true', 'yes', '1'].includes(a.labels['security'] ?? ''));
-  const summary =
-    first?.annotations['summary'] ?? first?.annotations['description'] ?? `${name} firing on ${service}`;
-  return { title: `${name} on ${service}`, service, severity, impact, securityRelated, summary };
+  const impact: Impact =
+    rule?.impact ??
+    ((IMPACTS as readonly string[]).includes(impactLabel ?? '') ? (impactLabel as Impact) : 'medium');
+  const securityRelated =
+    rule?.securityRelated ?? relevant.some((a) => TRUE_WORDS.includes(a.labels['security'] ?? ''));
+  const annotationSummary = first?.annotations['summary'] ?? first?.annotations['description'];
+  const values = { ...labelsOf, alertname: name, service, summary: annotationSummary };
+  const summary = rule?.summary
+    ? renderTemplate(rule.summary, values)
+    : (annotationSummary ?? `${name} firing on ${service}`);
+  const seed: IncidentSeed = {
+    title: rule?.title ? renderTemplate(rule.title, values) : `${name} on ${service}`,
+    service,
+    severity,
+    impact,
+    securityRelated,
+    summary,
+    mappingRule: rule?.name ?? 'default',
+  };
+  if (rule?.playbook) seed.playbook = rule.playbook;
+  return seed;
 }

@@ -1,4 +1,4 @@
-import type { AlertRecord } from './alert-mapping.ts';
+import type { AlertRecord, PlaybookName } from './alert-mapping.ts';
 import type { Policy } from './policy.ts';
 import type { Channel, Impact, Role, Severity } from './severity.ts';
 
@@ -75,6 +75,10 @@ export interface IncidentState {
   commander?: string;
   securityEvaluation?: SecurityEvaluation;
   escalationLevel: number;
+  /** The alert-mapping rule that shaped this incident (`default` when none matched; `declared` for declared ones). */
+  mappingRule: string;
+  /** The remediation playbook the mapping selected; it runs once playbooks exist (`selected` until then). */
+  playbook?: { name: PlaybookName; status: 'selected'; steps: string[] };
   notified: NotifiedEntry[];
   alerts: AlertRecord[];
   truncatedAlerts: number;

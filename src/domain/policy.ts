@@ -161,6 +161,8 @@ export const policySchema = z
     webhook: z
       .strictObject({
         token: z.string().default('${ALERTMANAGER_WEBHOOK_TOKEN}'),
+        /** Optional HTTP basic auth, as Alertmanager's `http_config.basic_auth` sends it (either scheme is accepted). */
+        basicAuth: z.strictObject({ username: z.string().min(1), password: z.string().min(1) }).optional(),
         maxBodyBytes: z.number().int().positive().default(1_048_576),
         maxAlertsPerGroup: z.number().int().positive().default(1_000),
       })
@@ -179,6 +181,29 @@ export const policySchema = z
         }),
         defaultSeverity: severity.default('P2'),
         serviceLabels: z.array(z.string()).default(['service', 'app', 'job']),
+        /**
+         * Mapping rules, first match wins. `match` values are exact label values, or
+         * regular expressions written `~regex` (anchored). Each field set here
+         * overrides the defaults; a `priority` label still wins for severity.
+         */
+        rules: z
+          .array(
+            z.strictObject({
+              name: z.string().min(1),
+              match: z
+                .record(z.string(), z.string())
+                .refine((m) => Object.keys(m).length > 0, 'match at least one label'),
+              severity: severity.optional(),
+              service: z.string().optional(),
+              impact: z.enum(IMPACTS).optional(),
+              securityRelated: z.boolean().optional(),
+              playbook: z.enum(['serviceOutage', 'highErrorRate', 'performanceDegradation']).optional(),
+              /** Templates over the alert: `{{ alertname }}`, `{{ service }}`, any label name, `{{ summary }}`. */
+              title: z.string().optional(),
+              summary: z.string().optional(),
+            }),
+          )
+          .default([]),
       })
       .prefault({}),
     resolution: z
@@ -189,6 +214,20 @@ export const policySchema = z
       .prefault({}),
   })
   .superRefine((policy, ctx) => {
+    policy.alerts.rules.forEach((rule, i) => {
+      for (const [label, pattern] of Object.entries(rule.match)) {
+        if (!pattern.startsWith('~')) continue;
+        try {
+          new RegExp(`^(?:${pattern.slice(1)})$`);
+        } catch {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['alerts', 'rules', i, 'match', label],
+            message: 'not a valid regular expression',
+          });
+        }
+      }
+    });
     for (const [roleName, handles] of Object.entries(policy.roles)) {
       handles?.forEach((h, i) => {
         if (!(h in policy.people)) {

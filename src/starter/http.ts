@@ -14,6 +14,8 @@ export interface AppDeps {
   incidents: IncidentGateway;
   /** The resolved webhook bearer token (never logged). */
   webhookToken: string;
+  /** Resolved basic-auth credentials the webhook also accepts, when the policy configures them. */
+  webhookBasicAuth?: { username: string; password: string };
   /** Engineer bearer tokens, resolved from each person's `tokenEnv`: token → handle. */
   engineerTokens: ReadonlyMap<string, string>;
   /** Webhook requests handled at once before answering 503 (Alertmanager retries 5xx). */
@@ -22,14 +24,28 @@ export interface AppDeps {
   metrics?: ApiMetrics;
 }
 
-/** Constant-time comparison of a presented bearer token with the expected one. */
-export function bearerMatches(header: string | undefined, expected: string): boolean {
-  if (!header?.startsWith('Bearer ') || expected === '') return false;
-  const presented = Buffer.from(header.slice('Bearer '.length));
-  const wanted = Buffer.from(expected);
+/** Constant-time comparison of two secrets. */
+function sameSecret(presented: string, expected: string): boolean {
+  const a = Buffer.from(presented);
+  const b = Buffer.from(expected);
   // Compare equal-length buffers so the time does not depend on where they differ.
-  const same = presented.length === wanted.length;
-  return timingSafeEqual(same ? presented : wanted, wanted) && same;
+  const sameLength = a.length === b.length;
+  return timingSafeEqual(sameLength ? a : b, b) && sameLength && expected !== '';
+}
+
+/** Whether the Authorization header carries the expected bearer token. */
+export function bearerMatches(header: string | undefined, expected: string): boolean {
+  return header?.startsWith('Bearer ') === true && sameSecret(header.slice('Bearer '.length), expected);
+}
+
+/** Whether the Authorization header carries the expected basic-auth credentials. */
+export function basicMatches(
+  header: string | undefined,
+  expected: { username: string; password: string },
+): boolean {
+  if (!header?.startsWith('Basic ')) return false;
+  const decoded = Buffer.from(header.slice('Basic '.length), 'base64').toString('utf8');
+  return sameSecret(decoded, `${expected.username}:${expected.password}`);
 }
 
 /** The path of the first bad field in a zod error, as `alerts.0.labels.severity`. */

@@ -175,25 +175,38 @@ export class TemporalIncidents implements IncidentGateway {
   }
 
   async listIncidents(filter: { status?: string; severity?: string } = {}): Promise<IncidentSummary[]> {
-    const clauses = [`WorkflowType = '${INCIDENT_WORKFLOW_TYPE}'`, `ExecutionStatus != 'ContinuedAsNew'`];
+    const clauses = [`WorkflowType = '${INCIDENT_WORKFLOW_TYPE}'`];
     if (filter.status) clauses.push(`IncidentStatus = '${quote(filter.status)}'`);
     if (filter.severity) clauses.push(`IncidentSeverity = '${quote(filter.severity)}'`);
-    const incidents: IncidentSummary[] = [];
+    // A long incident spans several runs (continue-as-new): one entry per incident, from its newest run,
+    // dated by its first.
+    const incidents = new Map<string, IncidentSummary & { latestStart: number }>();
     for await (const w of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: 200 })) {
       const attrs = w.typedSearchAttributes;
       const id = attrs.get(IncidentIdAttribute);
       if (!id) continue;
-      incidents.push({
+      const started = w.startTime.getTime();
+      const known = incidents.get(id);
+      const createdAt =
+        known && known.createdAt < w.startTime.toISOString() ? known.createdAt : w.startTime.toISOString();
+      if (known && known.latestStart > started) {
+        known.createdAt = createdAt;
+        continue;
+      }
+      incidents.set(id, {
         id,
         workflowId: w.workflowId,
         title: typeof w.memo?.['title'] === 'string' ? w.memo['title'] : id,
         service: attrs.get(IncidentServiceAttribute) ?? '',
         severity: (attrs.get(IncidentSeverityAttribute) ?? 'P2') as Severity,
         status: (attrs.get(IncidentStatusAttribute) ?? 'triggered') as IncidentStatus,
-        createdAt: w.startTime.toISOString(),
+        createdAt,
+        latestStart: started,
       });
     }
-    return incidents.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    return [...incidents.values()]
+      .map(({ latestStart: _latest, ...summary }) => summary)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
 
   async getIncident(id: string): Promise<IncidentState> {

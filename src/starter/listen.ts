@@ -45,6 +45,22 @@ export async function startApi(settings: Settings, env: NodeJS.ProcessEnv = proc
     policy: settings.policy,
     incidents: new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy),
     webhookToken: webhookToken(settings.policy, env),
+    ...(settings.policy.webhook.basicAuth
+      ? {
+          webhookBasicAuth: {
+            username: resolveReferences(
+              settings.policy.webhook.basicAuth.username,
+              env,
+              'webhook.basicAuth.username',
+            ),
+            password: resolveReferences(
+              settings.policy.webhook.basicAuth.password,
+              env,
+              'webhook.basicAuth.password',
+            ),
+          },
+        }
+      : {}),
     engineerTokens: engineerTokens(settings.policy, env),
     logger: { level: env['LOG_LEVEL'] ?? 'info' },
   });

@@ -11,6 +11,11 @@ export function createMetrics() {
       help: 'Alerts received in valid Alertmanager webhook payloads',
       registers: [registry],
     }),
+    deduplicated: new Counter({
+      name: 'incident_webhook_alerts_deduplicated_total',
+      help: 'Alerts redelivered with a status their incident already has (recorded once by the workflow)',
+      registers: [registry],
+    }),
     incidents: new Counter({
       name: 'incident_webhook_groups_total',
       help: 'Alert group deliveries by what they did to an incident',

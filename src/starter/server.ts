@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { toAlertBatch } from '../domain/alert-mapping.ts';
 import { webhookPayloadSchema } from '../domain/alertmanager.ts';
 import { ApiError } from './errors.ts';
-import { bearerMatches, firstIssue, sendError, toApiError } from './http.ts';
+import { basicMatches, bearerMatches, firstIssue, sendError, toApiError } from './http.ts';
 import type { AppDeps } from './http.ts';
 import type { IngestResult } from './incidents.ts';
 import { createMetrics } from './metrics.ts';
@@ -11,6 +11,32 @@ import { registerEngineerRoutes } from './routes/engineers.ts';
 import { registerStatusRoutes } from './routes/status.ts';
 
 export type { AppDeps } from './http.ts';
+
+/**
+ * Remembers, per alert group, each alert's last status, to count redelivered
+ * alerts (`deduplicated`). Observation only: every delivery is still signalled,
+ * because only the workflow knows whether its incident is still open.
+ */
+class SeenAlerts {
+  private readonly groups = new Map<string, Map<string, string>>();
+  private static readonly MAX_GROUPS = 10_000;
+
+  repeats(group: string, alerts: readonly { fingerprint: string; status: string }[]): number {
+    let known = this.groups.get(group);
+    if (!known) {
+      if (this.groups.size >= SeenAlerts.MAX_GROUPS)
+        this.groups.delete(this.groups.keys().next().value as string);
+      known = new Map();
+      this.groups.set(group, known);
+    }
+    let repeated = 0;
+    for (const alert of alerts) {
+      if (known.get(alert.fingerprint) === alert.status) repeated += 1;
+      else known.set(alert.fingerprint, alert.status);
+    }
+    return repeated;
+  }
+}
 
 /**
  * Builds the API (Fastify): the Alertmanager webhook, the engineer API, the
@@ -26,6 +52,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // Fastify's request log line has method, url and remote address, never headers (so never a token).
   });
   let inFlight = 0;
+  const seen = new SeenAlerts();
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (err instanceof ApiError) return sendError(reply, err);
@@ -53,7 +80,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const started = performance.now();
     const finish = (status: number) =>
       metrics.latency.observe({ status: String(status) }, (performance.now() - started) / 1000);
-    if (!bearerMatches(request.headers.authorization, deps.webhookToken)) {
+    const auth = request.headers.authorization;
+    const basic = deps.webhookBasicAuth;
+    if (!bearerMatches(auth, deps.webhookToken) && !(basic && basicMatches(auth, basic))) {
       metrics.rejected.inc({ reason: 'unauthorized' });
       finish(401);
       return sendError(reply, new ApiError('UNAUTHORIZED', 'a valid bearer token is required'));
@@ -77,6 +106,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     try {
       const batch = toAlertBatch(deps.policy, parsed.data, deps.policy.webhook.maxAlertsPerGroup);
       metrics.alertsReceived.inc(batch.alerts.length);
+      metrics.deduplicated.inc(seen.repeats(`${batch.receiver}\n${batch.groupKey}`, batch.alerts));
       const result: IngestResult = await deps.incidents.ingestAlerts(batch);
       metrics.incidents.inc({ action: result.action });
       finish(202);

@@ -106,10 +106,20 @@ export async function findIncidentWorkflow(
   incidentId: string,
 ): Promise<{ workflowId: string; runId: string; status: string } | undefined> {
   if (!/^INC-[0-9a-f]{8}$/.test(incidentId)) return undefined;
-  for await (const execution of workflow.list({ query: `IncidentId = '${incidentId}'`, pageSize: 10 })) {
-    return { workflowId: execution.workflowId, runId: execution.runId, status: execution.status.name };
+  // Several runs carry the id when a long incident continued as new: the newest one is the incident now.
+  let newest: { workflowId: string; runId: string; status: string; started: number } | undefined;
+  for await (const execution of workflow.list({ query: `IncidentId = '${incidentId}'`, pageSize: 100 })) {
+    const started = execution.startTime.getTime();
+    if (!newest || started > newest.started) {
+      newest = {
+        workflowId: execution.workflowId,
+        runId: execution.runId,
+        status: execution.status.name,
+        started,
+      };
+    }
   }
-  return undefined;
+  return newest && { workflowId: newest.workflowId, runId: newest.runId, status: newest.status };
 }
 
 /** The incident's state: the live `state` query while it runs, its result once it closed. */
@@ -120,7 +130,8 @@ export async function readIncidentState(
   const handle = workflow.getHandle(ref.workflowId, ref.runId);
   const status = ref.status ?? (await handle.describe()).status.name;
   if (status === 'COMPLETED') return (await handle.result()) as IncidentState;
-  if (status === 'CONTINUED_AS_NEW') return readIncidentState(workflow, { workflowId: ref.workflowId });
+  // Running, or a run that continued as new (a long incident, or one resolved just before its group fired
+  // again): the run's own state, replayed by a worker when it is closed.
   return handle.query(stateQuery);
 }
 

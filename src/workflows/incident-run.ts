@@ -1,4 +1,4 @@
-import type { AlertBatch, AlertRecord } from '../domain/alert-mapping.ts';
+import type { AlertBatch, AlertRecord, PlaybookName } from '../domain/alert-mapping.ts';
 import { seedIncident } from '../domain/alert-mapping.ts';
 import { responseDueAt } from '../domain/business-hours.ts';
 import { formatDuration } from '../domain/duration.ts';
@@ -60,6 +60,8 @@ export class IncidentRun {
   state: IncidentState | undefined;
   runtime: RunRuntime | undefined;
   readonly outbox: Outgoing[] = [];
+  /** Firing alert batches received after resolution; the workflow opens the next incident with them. */
+  readonly afterResolution: AlertBatch[] = [];
   /** Set whenever something happened that the main loop must look at. */
   dirty = false;
   private readonly input: IncidentInput;
@@ -94,6 +96,7 @@ export class IncidentRun {
       impact: d.impact ?? 'medium',
       securityRelated: d.securityRelated ?? false,
       summary: d.summary ?? d.title,
+      mappingRule: 'declared',
       source: { kind: 'declared', by: d.by },
       actor: d.by,
     });
@@ -103,12 +106,10 @@ export class IncidentRun {
     now: number,
     seed: Pick<
       IncidentState,
-      'title' | 'service' | 'severity' | 'impact' | 'securityRelated' | 'summary' | 'source'
-    > & {
-      actor: string;
-    },
+      'title' | 'service' | 'severity' | 'impact' | 'securityRelated' | 'summary' | 'source' | 'mappingRule'
+    > & { actor: string; playbook?: PlaybookName },
   ): void {
-    const { actor, ...rest } = seed;
+    const { actor, playbook, ...rest } = seed;
     const state: IncidentState = {
       id: this.input.incidentId,
       workflowId: this.workflowId,
@@ -124,8 +125,14 @@ export class IncidentRun {
       timeline: [],
     };
     if (this.input.previousIncidentId) state.previousIncidentId = this.input.previousIncidentId;
+    if (playbook) state.playbook = { name: playbook, status: 'selected', steps: [] };
     this.state = state;
-    this.record(now, 'opened', actor, `${state.severity} ${state.title} opened (${state.summary})`);
+    this.record(
+      now,
+      'opened',
+      actor,
+      `${state.severity} ${state.title} opened (${state.summary}; mapping rule ${state.mappingRule}${playbook ? `, playbook ${playbook}` : ''})`,
+    );
     const opened = openEscalation(this.policy, this.facts());
     this.runtime = { escalation: opened.state };
     this.scheduleNextUpdate(now);
@@ -172,6 +179,17 @@ export class IncidentRun {
     this.mustState().timeline.push({ at: iso(now), kind, actor, message });
   }
 
+  linkPrevious(previousIncidentId: string, now: number): void {
+    const state = this.mustState();
+    state.previousIncidentId = previousIncidentId;
+    this.record(
+      now,
+      'opened',
+      'system',
+      `the same alert group fired before: previous incident ${previousIncidentId}`,
+    );
+  }
+
   // ---- alerts -------------------------------------------------------------
 
   receiveAlerts(batch: AlertBatch, now: number): void {
@@ -184,7 +202,11 @@ export class IncidentRun {
       });
     }
     const state = this.mustState();
-    if (state.status === 'resolved') return;
+    if (state.status === 'resolved') {
+      // Arrived between resolution and the run's close: kept, to open the group's next incident.
+      if (batch.alerts.some((a) => a.status === 'firing')) this.afterResolution.push(batch);
+      return;
+    }
     state.truncatedAlerts = Math.max(state.truncatedAlerts, batch.truncatedAlerts);
     for (const alert of batch.alerts) this.recordAlert(alert, now);
     this.afterAlertsChanged(now);

@@ -7,7 +7,9 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
+  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.ts';
@@ -52,7 +54,9 @@ import type { IncidentInput } from './messages.ts';
  * incident: they run beside the main loop and their final failure is
  * recorded on the timeline instead of failing the workflow.
  */
-const { postToChannel, notifyPerson } = proxyActivities<ReturnType<typeof createActivities>>({
+const { postToChannel, notifyPerson, findPreviousIncident } = proxyActivities<
+  ReturnType<typeof createActivities>
+>({
   startToCloseTimeout: '15 seconds',
   retry: {
     initialInterval: '1 second',
@@ -117,6 +121,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       { key: IncidentServiceAttribute, value: state.service },
       { key: IncidentEscalationLevelAttribute, value: state.escalationLevel },
     ]);
+    upsertMemo({ title: state.title });
     setCurrentDetails(
       [
         `**${state.id}** ${state.severity} · ${state.status} · escalation level ${state.escalationLevel}`,
@@ -188,11 +193,24 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   setHandler(recordSecurityEvaluationUpdate, security.handle, { validator: security.validate });
   setHandler(mitigateUpdate, mitigate.handle, { validator: mitigate.validate });
 
+  for (const batch of input.pendingBatches ?? []) run.receiveAlerts(batch, Date.now());
   run.openDeclared(Date.now());
   // An alert-born incident opens on its first batch, which arrives with the start (signal-with-start).
   await condition(() => run.opened);
   dispatch();
   publish();
+  if (!input.carried && !input.previousIncidentId && run.state?.source.kind === 'alertmanager') {
+    // A group that fires again after its incident was resolved runs again under the same workflow id:
+    // link the new incident to the one before. Best effort, beside the main loop.
+    const info = workflowInfo();
+    const link = findPreviousIncident({ workflowId: info.workflowId, runId: info.firstExecutionRunId })
+      .then((previous) => {
+        if (previous) run.linkPrevious(previous, Date.now());
+      })
+      .catch(() => undefined)
+      .finally(() => inFlight.delete(link));
+    inFlight.add(link);
+  }
 
   while (!run.resolved) {
     const now = Date.now();
@@ -218,7 +236,17 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   publish();
   // Resolution notices go out before the run closes; waiting here is what keeps them from being lost.
   await condition(() => inFlight.size === 0 && allHandlersFinished());
-  return run.state as IncidentState;
+  const resolved = run.state as IncidentState;
+  if (run.afterResolution.length > 0) {
+    // The group fired again before this run closed: its next incident continues under the same workflow id.
+    await continueAsNew<typeof incidentWorkflow>({
+      incidentId: `INC-${uuid4().replaceAll('-', '').slice(0, 8)}`,
+      policy: input.policy,
+      previousIncidentId: resolved.id,
+      pendingBatches: run.afterResolution,
+    });
+  }
+  return resolved;
 }
 
 function actorOf(arg: unknown): string {

@@ -41,6 +41,8 @@ export interface IncidentInput {
     summary?: string;
   };
   previousIncidentId?: string;
+  /** Alert batches that arrived after the previous incident of this group was resolved: they open this one. */
+  pendingBatches?: AlertBatch[];
   /** History length after which the run continues as new (tests force a small value). */
   continueAsNewAfterEvents?: number;
   /** Carried over by continue-as-new. */

@@ -137,6 +137,34 @@ describe('alert to page, on a real Temporal dev server', () => {
     }
   });
 
+  it('a group that fires again after its incident was resolved opens a new incident linked to the previous one', async () => {
+    const groupKey = `{}:{alertname="HighErrorRate",refire="${randomUUID()}"}`;
+    const first = (await postAlert(alertmanagerPayload({ groupKey }))).body.incidents[0];
+    await incidentCli('resolve', first?.id ?? '', '--by', 'alice', '--root-cause', 'restarted the pods');
+    // Whether this lands in the closing run (signalled) or a new run (started), it opens a new incident.
+    const again = (await postAlert(alertmanagerPayload({ groupKey }))).body.incidents[0];
+    expect(again?.workflowId).toBe(first?.workflowId);
+    let next: { id: string; workflowId: string } | undefined;
+    for (let i = 0; i < 50 && !next; i += 1) {
+      const listed = JSON.parse((await incidentCli('list', '--json')).stdout) as {
+        id: string;
+        workflowId: string;
+      }[];
+      next = listed.find((n) => n.workflowId === first?.workflowId && n.id !== first?.id);
+      if (!next) await new Promise((r) => setTimeout(r, 200));
+    }
+    let state: IncidentState | undefined;
+    for (let i = 0; i < 50 && state?.previousIncidentId === undefined; i += 1) {
+      state = JSON.parse((await incidentCli('show', next?.id ?? '', '--json')).stdout) as IncidentState;
+      if (state.previousIncidentId === undefined) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(state).toMatchObject({ previousIncidentId: first?.id, status: 'triggered' });
+    expect(state?.alerts).toHaveLength(1);
+    // The resolved one is still readable.
+    const old = JSON.parse((await incidentCli('show', first?.id ?? '', '--json')).stdout) as IncidentState;
+    expect(old).toMatchObject({ status: 'resolved', rootCause: 'restarted the pods' });
+  });
+
   it('an unknown id exits 1; readyz is 200 with a worker polling', async () => {
     const err = await incidentCli('show', 'INC-00000000').catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(1);

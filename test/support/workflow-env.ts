@@ -35,6 +35,7 @@ export class RecordingActivities {
   readonly posts: (PostToChannelInput & { at: number })[] = [];
   readonly notifications: (NotifyPersonInput & { at: number })[] = [];
   failPosts: Error | undefined;
+  previousIncident: string | null = null;
   private readonly env: TestWorkflowEnvironment;
   constructor(env: TestWorkflowEnvironment) {
     this.env = env;
@@ -47,6 +48,7 @@ export class RecordingActivities {
         this.posts.push({ ...input, at: await this.env.currentTimeMs() });
         return `slack ${input.channel} ts=1`;
       },
+      findPreviousIncident: () => Promise.resolve(this.previousIncident),
       notifyPerson: async (input) => {
         this.notifications.push({ ...input, at: await this.env.currentTimeMs() });
         return input.notification.channels.map((c) => `${c} recorded`).join(', ');

@@ -71,6 +71,27 @@ describe('POST /webhooks/alertmanager', () => {
     }
   });
 
+  it('accepts basic auth when the policy configures it, as Alertmanager http_config sends it', async () => {
+    const gateway = new FakeGateway();
+    const app = buildApp({
+      policy,
+      incidents: gateway,
+      webhookToken: TOKEN,
+      webhookBasicAuth: { username: 'am', password: 'pw' },
+      engineerTokens: new Map(),
+    });
+    const send = (authorization: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/webhooks/alertmanager',
+        headers: { 'content-type': 'application/json', authorization },
+        payload: alertmanagerPayload(),
+      });
+    expect((await send(`Basic ${Buffer.from('am:pw').toString('base64')}`)).statusCode).toBe(202);
+    expect((await send(`Basic ${Buffer.from('am:nope').toString('base64')}`)).statusCode).toBe(401);
+    expect((await send(`Bearer ${TOKEN}`)).statusCode).toBe(202);
+  });
+
   it('refuses a missing or wrong bearer token with 401 and starts nothing', async () => {
     const { post, gateway } = setup();
     expect((await post(alertmanagerPayload(), {})).statusCode).toBe(401);
@@ -197,5 +218,6 @@ describe('health and metrics', () => {
     expect(text).toMatch(/incident_webhook_groups_total\{action="started"\} 1/);
     expect(text).toMatch(/incident_webhook_groups_total\{action="signalled"\} 1/);
     expect(text).toMatch(/incident_webhook_rejected_total\{reason="invalid"\} 1/);
+    expect(text).toMatch(/incident_webhook_alerts_deduplicated_total 1/);
   });
 });
