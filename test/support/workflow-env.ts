@@ -63,6 +63,8 @@ export interface Harness {
   recorder: RecordingActivities;
   /** Workflow ids this test started: terminated when it ends. */
   started: string[];
+  /** The first run id of each workflow started, in order. */
+  firstRunIds: string[];
   /**
    * Runs the test body with the worker polling, then terminates what is still
    * running: otherwise a workflow left with work for a worker that is gone
@@ -81,11 +83,13 @@ export async function createHarness(env: TestWorkflowEnvironment): Promise<Harne
     activities: recorder.activities(),
   });
   const started: string[] = [];
+  const firstRunIds: string[] = [];
   return {
     taskQueue,
     worker,
     recorder,
     started,
+    firstRunIds,
     run: (body) =>
       worker.runUntil(async () => {
         try {
@@ -129,5 +133,6 @@ export async function startAlertIncident(
     signal: alertsReceivedSignal,
     signalArgs: [alertBatch(policy, { alerts, groupKey: workflowId })],
   });
+  harness.firstRunIds.push(handle.signaledRunId);
   return { handle, incidentId, workflowId };
 }
