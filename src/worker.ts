@@ -31,8 +31,8 @@ export function buildActivities(settings: Settings, env: NodeJS.ProcessEnv = pro
     history: new TemporalIncidentHistory(client),
     slack: new SlackApi({
       apiUrl: resolveReferences(slack.apiUrl, env, 'channels.slack.apiUrl'),
-      // Resolved lazily per call would hide a missing token until the first incident; resolve now, log never.
-      token: resolveReferences(slack.botToken, env, 'channels.slack.botToken'),
+      // Resolved at each call: a missing token fails that notification (recorded on the incident), not the worker.
+      token: () => resolveReferences(slack.botToken, env, 'channels.slack.botToken'),
     }),
   });
 }
@@ -65,6 +65,11 @@ async function main(): Promise<void> {
   } catch (err) {
     console.error(err instanceof PolicyError ? err.message : String(err));
     process.exit(2);
+  }
+  try {
+    resolveReferences(settings.policy.channels.slack.botToken, process.env, 'channels.slack.botToken');
+  } catch (err) {
+    console.warn(`${(err as Error).message}: Slack posts will fail and be recorded on each incident`);
   }
   const { worker, connection } = await createWorker(settings);
   const stop = () => worker.shutdown();

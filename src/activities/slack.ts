@@ -47,13 +47,14 @@ const PERMANENT = new Set([
 
 export interface SlackApiOptions {
   apiUrl: string;
-  token: string;
+  /** The bot token, or how to get it at call time (a missing token then fails the call, not the worker). */
+  token: string | (() => string);
   timeoutMs?: number;
 }
 
 export class SlackApi implements SlackClient {
   private readonly url: string;
-  private readonly token: string;
+  private readonly token: string | (() => string);
   private readonly timeoutMs: number;
 
   constructor(options: SlackApiOptions) {
@@ -63,12 +64,18 @@ export class SlackApi implements SlackClient {
   }
 
   async postMessage(message: SlackMessage): Promise<SlackPosted> {
+    let token: string;
+    try {
+      token = typeof this.token === 'function' ? this.token() : this.token;
+    } catch (err) {
+      throw new SlackError(`Slack is not configured: ${(err as Error).message}`, false);
+    }
     let response: Response;
     try {
       response = await fetch(this.url, {
         method: 'POST',
         headers: {
-          authorization: `Bearer ${this.token}`,
+          authorization: `Bearer ${token}`,
           'content-type': 'application/json; charset=utf-8',
         },
         body: JSON.stringify({ channel: message.channel, text: message.text, unfurl_links: false }),

@@ -50,3 +50,17 @@ describe('Slack chat.postMessage client', () => {
     expect(missing.retryable).toBe(false);
   });
 });
+
+describe('Slack without a token', () => {
+  it('fails the call permanently, naming the variable, without failing anything else', async () => {
+    const api = new SlackApi({
+      apiUrl: 'http://127.0.0.1:9/api',
+      token: () => {
+        throw new Error('environment variable SLACK_BOT_TOKEN is not set');
+      },
+    });
+    const err = (await api.postMessage({ channel: '#x', text: 'x' }).catch((e: unknown) => e)) as SlackError;
+    expect(err.retryable).toBe(false);
+    expect(err.message).toContain('SLACK_BOT_TOKEN');
+  });
+});
