@@ -12,17 +12,21 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { startDevServer } from '../scripts/lib/dev-server.ts';
 import { loadSettings } from '../src/config.ts';
 import { startApi } from '../src/starter/listen.ts';
 import { createWorker } from '../src/worker.ts';
-import { startDevServer } from '../scripts/lib/dev-server.ts';
 import { freePort } from '../scripts/lib/tools.ts';
 import { alertmanagerPayload } from '../test/support/alerts.ts';
 import { SlackStandIn } from '../test/support/slack-server.ts';
-import { fmt, paced, summarize } from './support.ts';
+import { fmt, paced, startChild, stopChild, summarize, waitUntil } from './support.ts';
 
 const { values } = parseArgs({
-  options: { rate: { type: 'string', default: '20' }, seconds: { type: 'string', default: '30' } },
+  options: {
+    rate: { type: 'string', default: '20' },
+    seconds: { type: 'string', default: '30' },
+    topology: { type: 'string', default: 'processes' },
+  },
 });
 const rate = Number(values.rate);
 const total = rate * Number(values.seconds);
@@ -41,10 +45,37 @@ const env: NodeJS.ProcessEnv = {
   PORT: '0',
   LOG_LEVEL: 'warn',
 };
-const settings = loadSettings(env);
-const { worker } = await createWorker(settings, {}, env);
-const workerRun = worker.run();
-const api = await startApi(settings, env);
+// `--topology processes` (default) runs the worker and the API as their own processes, as `npm start`
+// does; `inline` runs them in this process (fewer processes competing for two cores).
+const apiPort = await freePort();
+const children =
+  values.topology === 'inline'
+    ? []
+    : [
+        startChild('worker', ['src/worker.ts'], env),
+        startChild('api', ['src/starter/listen.ts'], { ...env, PORT: String(apiPort) }),
+      ];
+const inline = values.topology === 'inline' ? await startInline(env) : undefined;
+const api = { address: inline?.address ?? `http://127.0.0.1:${apiPort}` };
+await waitUntil(
+  async () => (await fetch(`${api.address}/readyz`).catch(() => undefined))?.status === 200,
+  60_000,
+);
+
+async function startInline(childEnv: NodeJS.ProcessEnv) {
+  const settings = loadSettings(childEnv);
+  const { worker } = await createWorker(settings, {}, childEnv);
+  const running = worker.run();
+  const started = await startApi(settings, childEnv);
+  return {
+    address: started.address,
+    stop: async () => {
+      await started.app.close();
+      worker.shutdown();
+      await running;
+    },
+  };
+}
 
 // The floor's own worker on its own task queue, same server.
 const floorQueue = `floor-${randomUUID()}`;
@@ -58,6 +89,8 @@ const floorWorker = await Worker.create({
 });
 const floorRun = floorWorker.run();
 const client = new Client({ connection: await Connection.connect({ address: server.address }) });
+
+const webhookLatencies: number[] = [];
 
 async function measurePages(): Promise<number[]> {
   const sentAt = new Map<string, number>();
@@ -74,6 +107,7 @@ async function measurePages(): Promise<number[]> {
       ),
     });
     const body = (await res.json()) as { incidents: { id: string }[] };
+    webhookLatencies.push(Date.now() - started);
     const id = body.incidents[0]?.id;
     if (res.status !== 202 || !id) throw new Error(`webhook answered ${res.status}`);
     sentAt.set(id, started);
@@ -115,7 +149,7 @@ try {
   const rssBefore = process.memoryUsage().rss;
   const pages = summarize('alert → Slack page', await measurePages());
   const floor = summarize('floor: start → no-op activity', await measureFloor());
-  for (const s of [pages, floor]) {
+  for (const s of [summarize('webhook POST → 202', webhookLatencies), pages, floor]) {
     console.log(
       `${s.name.padEnd(32)} n=${s.count}  p50 ${fmt(s.p50)}  p90 ${fmt(s.p90)}  p99 ${fmt(s.p99)}  max ${fmt(s.max)}`,
     );
@@ -127,10 +161,10 @@ try {
     `process RSS ${(rssBefore / 1e6).toFixed(0)} MB → ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`,
   );
 } finally {
-  await api.app.close();
-  worker.shutdown();
+  await Promise.all(children.map(stopChild));
+  await inline?.stop();
   floorWorker.shutdown();
-  await Promise.all([workerRun, floorRun]);
+  await floorRun;
   await client.connection.close();
   await floorConnection.close();
   await slack.stop();

@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
 /** Shared helpers for the benchmarks: percentiles, paced load, a summary line. */
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -39,3 +43,64 @@ export async function paced(
 }
 
 export const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Starts a project entry point (`src/worker.ts`, ...) on this Node, its output dropped unless BENCH_VERBOSE. */
+export function startChild(name: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const forward = (chunk: Buffer) => {
+    if (process.env['BENCH_VERBOSE']) process.stderr.write(`[${name}] ${chunk.toString()}`);
+  };
+  child.stdout?.on('data', forward);
+  child.stderr?.on('data', forward);
+  return child;
+}
+
+/** SIGTERM, then SIGKILL after 10 s; resolves when the process is gone. */
+export function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Polls `check` every 200 ms until it is true; throws after `timeoutMs`. */
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`not ready within ${timeoutMs} ms`);
+}
+
+/**
+ * Calls `fire(i)` for i in 0..total-1 with at most `concurrency` calls in flight (closed loop: a new call
+ * starts as soon as one finishes). Bounded in count; rejects with the first error once the others settled.
+ */
+export async function concurrent(
+  total: number,
+  concurrency: number,
+  fire: (i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const lane = async () => {
+    while (next < total && failure === undefined) {
+      const i = next;
+      next += 1;
+      await fire(i).catch((err: unknown) => {
+        failure ??= err;
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, total)) }, lane));
+  if (failure !== undefined)
+    throw failure instanceof Error ? failure : new Error('a call failed', { cause: failure });
+}

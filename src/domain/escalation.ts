@@ -1,5 +1,5 @@
 import { addBusinessTime, nextBusinessDayStart } from './business-hours.ts';
-import { impactOrDefault, peopleInRole } from './policy.ts';
+import { impactOrDefault, peopleInRole } from './people.ts';
 import type { Deadline, Policy } from './policy.ts';
 import { ROLES } from './severity.ts';
 import type { Channel, Impact, Role, Severity } from './severity.ts';

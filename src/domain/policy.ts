@@ -280,16 +280,3 @@ export function parsePolicy(document: unknown, source = '(inline)'): Policy {
     })),
   );
 }
-
-/** People who fill a role, in the policy's order. */
-export function peopleInRole(policy: Policy, r: Role): string[] {
-  const listed = policy.roles[r] ?? [];
-  if (listed.length > 0) return listed;
-  return Object.entries(policy.people)
-    .filter(([, p]) => p.roles.includes(r))
-    .map(([h]) => h);
-}
-
-export function impactOrDefault(impact: Impact | undefined): Impact {
-  return impact ?? 'medium';
-}

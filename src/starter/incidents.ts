@@ -113,13 +113,30 @@ export class TemporalIncidents implements IncidentGateway {
   /** runId → incident id: a signalled run's id without asking the server again. */
   private readonly runIncident = new Map<string, string>();
 
-  constructor(client: Client, taskQueue: string, policy: Policy) {
+  private readonly deadlines: { ingestMs: number; readinessMs: number };
+
+  /**
+   * `deadlines` bound each call so that an unreachable Temporal answers a quick
+   * 503 instead of the SDK's default retries of about 20 s: Alertmanager gives
+   * up on a request after its own timeout, and readiness probes after a second.
+   */
+  constructor(
+    client: Client,
+    taskQueue: string,
+    policy: Policy,
+    deadlines: { ingestMs: number; readinessMs: number } = { ingestMs: 5_000, readinessMs: 2_000 },
+  ) {
     this.client = client;
     this.taskQueue = taskQueue;
     this.policy = policy;
+    this.deadlines = deadlines;
   }
 
-  async ingestAlerts(batch: AlertBatch): Promise<IngestResult> {
+  ingestAlerts(batch: AlertBatch): Promise<IngestResult> {
+    return this.client.withDeadline(Date.now() + this.deadlines.ingestMs, () => this.ingest(batch));
+  }
+
+  private async ingest(batch: AlertBatch): Promise<IngestResult> {
     const workflowId = alertGroupWorkflowId(batch.receiver, batch.groupKey);
     if (!batch.alerts.some((a) => a.status === 'firing')) {
       // Resolved alerts update a running incident but never open one.
@@ -254,11 +271,13 @@ export class TemporalIncidents implements IncidentGateway {
 
   async readiness(): Promise<{ temporal: boolean; workerPolling: boolean; error?: string }> {
     try {
-      const response = await this.client.workflowService.describeTaskQueue({
-        namespace: this.client.options.namespace,
-        taskQueue: { name: this.taskQueue, kind: 1 },
-        taskQueueType: 1, // workflow pollers: a worker that runs incidents
-      });
+      const response = await this.client.withDeadline(Date.now() + this.deadlines.readinessMs, () =>
+        this.client.workflowService.describeTaskQueue({
+          namespace: this.client.options.namespace,
+          taskQueue: { name: this.taskQueue, kind: 1 },
+          taskQueueType: 1, // workflow pollers: a worker that runs incidents
+        }),
+      );
       return { temporal: true, workerPolling: (response.pollers?.length ?? 0) > 0 };
     } catch (err) {
       return { temporal: false, workerPolling: false, error: (err as Error).message };

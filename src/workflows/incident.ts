@@ -52,7 +52,8 @@ import type { IncidentInput } from './messages.ts';
 /**
  * Notifications retry with backoff for a few minutes and never block the
  * incident: they run beside the main loop and their final failure is
- * recorded on the timeline instead of failing the workflow.
+ * recorded on the timeline instead of failing the workflow. They are regular
+ * activities, so a pending page is visible in the web UI while it retries.
  */
 const { postToChannel, notifyPerson, findPreviousIncident } = proxyActivities<
   ReturnType<typeof createActivities>
@@ -111,9 +112,19 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     }
     publish();
   };
+  // Upserts are commands (and visibility writes): only send what changed since the last publish.
+  let published = '';
+  let publishedTitle = '';
   const publish = () => {
     const state = run.state;
     if (!state) return;
+    const key = [state.id, state.severity, state.status, state.service, state.escalationLevel].join('|');
+    if (state.title !== publishedTitle) {
+      publishedTitle = state.title;
+      upsertMemo({ title: state.title });
+    }
+    if (key === published) return;
+    published = key;
     upsertSearchAttributes([
       { key: IncidentIdAttribute, value: state.id },
       { key: IncidentSeverityAttribute, value: state.severity },
@@ -121,7 +132,6 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       { key: IncidentServiceAttribute, value: state.service },
       { key: IncidentEscalationLevelAttribute, value: state.escalationLevel },
     ]);
-    upsertMemo({ title: state.title });
     setCurrentDetails(
       [
         `**${state.id}** ${state.severity} · ${state.status} · escalation level ${state.escalationLevel}`,

@@ -35,7 +35,8 @@ afterEach(async () => {
 });
 
 const P1_ALERT = { labels: { severity: 'critical' } };
-const P0_ALERT = { labels: { severity: 'page', alertname: 'ServiceDown' } };
+// Not ServiceDown: the policy maps that to critical impact, which escalates at once (tested below).
+const P0_ALERT = { labels: { severity: 'page', alertname: 'DataCorruption' } };
 const P2_ALERT = { labels: { severity: 'warning', alertname: 'PodCrash' } };
 const P3_ALERT = { labels: { severity: 'info', alertname: 'DocsStale' } };
 
