@@ -17,9 +17,15 @@ const labelName = z
   .min(1)
   .max(WEBHOOK_LIMITS.maxLabelNameLength)
   .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name');
+/** Text that is valid Unicode (no lone surrogates) and has no NUL: anything else is not from Alertmanager. */
+const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((value) => value.isWellFormed() && !value.includes('\u0000'), 'must be well-formed Unicode text');
 const labelSet = (maxValue: number) =>
   z
-    .record(labelName, z.string().max(maxValue))
+    .record(labelName, text(maxValue))
     .refine((labels) => Object.keys(labels).length <= WEBHOOK_LIMITS.maxLabels, {
       message: `at most ${WEBHOOK_LIMITS.maxLabels} labels`,
     });
@@ -34,7 +40,7 @@ export const webhookAlertSchema = z.object({
   annotations: annotations.default({}),
   startsAt: timestamp,
   endsAt: timestamp.optional(),
-  generatorURL: z.string().max(WEBHOOK_LIMITS.maxStringLength).optional(),
+  generatorURL: text(WEBHOOK_LIMITS.maxStringLength).optional(),
   fingerprint: z
     .string()
     .min(1)
@@ -44,15 +50,31 @@ export const webhookAlertSchema = z.object({
 
 export const webhookPayloadSchema = z.object({
   version: z.literal('4'),
-  groupKey: z.string().min(1).max(WEBHOOK_LIMITS.maxStringLength),
+  groupKey: text(WEBHOOK_LIMITS.maxStringLength).min(1),
   truncatedAlerts: z.number().int().nonnegative().default(0),
   status,
-  receiver: z.string().min(1).max(WEBHOOK_LIMITS.maxStringLength),
+  receiver: text(WEBHOOK_LIMITS.maxStringLength).min(1),
   groupLabels: labels.default({}),
   commonLabels: labels.default({}),
   commonAnnotations: annotations.default({}),
-  externalURL: z.string().max(WEBHOOK_LIMITS.maxStringLength).default(''),
-  alerts: z.array(webhookAlertSchema).min(1),
+  externalURL: text(WEBHOOK_LIMITS.maxStringLength).default(''),
+  alerts: z
+    .array(webhookAlertSchema)
+    .min(1)
+    .superRefine((alerts, ctx) => {
+      // Alertmanager sends each alert of a group once; a repeated fingerprint is a forged or broken payload.
+      const seen = new Set<string>();
+      alerts.forEach((alert, i) => {
+        if (seen.has(alert.fingerprint)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'fingerprint'],
+            message: `duplicate fingerprint ${alert.fingerprint}`,
+          });
+        }
+        seen.add(alert.fingerprint);
+      });
+    }),
 });
 
 export type WebhookPayload = z.output<typeof webhookPayloadSchema>;

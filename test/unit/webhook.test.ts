@@ -126,6 +126,17 @@ describe('POST /webhooks/alertmanager', () => {
       { alerts: [{ ...alertmanagerPayload().alerts[0], labels: { a: 'x'.repeat(5000) } }] },
       'alerts.0.labels.a',
     ],
+    [
+      'lone surrogate',
+      { alerts: [{ ...alertmanagerPayload().alerts[0], labels: { a: 'x\ud800' } }] },
+      'alerts.0.labels.a',
+    ],
+    ['NUL in groupKey', { groupKey: 'a\u0000b' }, 'groupKey'],
+    [
+      'duplicate fingerprints',
+      { alerts: [alertmanagerPayload().alerts[0], alertmanagerPayload().alerts[0]] },
+      'alerts.1.fingerprint',
+    ],
   ])('answers 400 naming the bad field (%s) and starts nothing', async (_name, patch, field) => {
     const { post, gateway } = setup();
     const res = await post({ ...alertmanagerPayload(), ...patch });
@@ -174,10 +185,25 @@ describe('POST /webhooks/alertmanager', () => {
   it('property: malformed bodies always get a 4xx with a reason and start nothing', async () => {
     const { post, gateway } = setup();
     const valid = alertmanagerPayload();
+    const alert = valid.alerts[0];
     const mutation = fc.oneof(
       fc.record({ key: fc.constantFrom(...Object.keys(valid)), value: fc.anything() }),
       fc.record({ key: fc.constant('alerts'), value: fc.array(fc.anything(), { maxLength: 3 }) }),
       fc.record({ key: fc.constant('version'), value: fc.string({ unit: 'binary' }) }),
+      // Hostile labels: odd names, oversized or ill-formed values.
+      fc.record({
+        key: fc.constant('alerts'),
+        value: fc
+          .tuple(
+            fc.string({ unit: 'binary', maxLength: 20 }),
+            fc.oneof(fc.string({ unit: 'binary' }), fc.string({ minLength: 4097, maxLength: 5000 })),
+          )
+          .map(([name, value]) => [{ ...alert, labels: { [name]: value } }]),
+      }),
+      // Duplicate fingerprints in one group.
+      fc
+        .integer({ min: 2, max: 5 })
+        .map((n) => ({ key: 'alerts', value: Array.from({ length: n }, () => alert) })),
     );
     await fc.assert(
       fc.asyncProperty(mutation, async ({ key, value }) => {
@@ -191,7 +217,7 @@ describe('POST /webhooks/alertmanager', () => {
         expect(res.statusCode).toBeLessThan(500);
         expect(res.json<{ error: { message: string } }>().error.message.length).toBeGreaterThan(0);
       }),
-      { numRuns: 200 },
+      { numRuns: 300 },
     );
     expect(gateway.batches).toHaveLength(0);
   });
