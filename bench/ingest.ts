@@ -15,23 +15,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { loadSettings } from '../src/config.ts';
 import { toAlertBatch } from '../src/domain/alert-mapping.ts';
 import type { AlertBatch } from '../src/domain/alert-mapping.ts';
 import { webhookPayloadSchema } from '../src/domain/alertmanager.ts';
 import type { IncidentState } from '../src/domain/incident.ts';
 import { alertGroupWorkflowId } from '../src/starter/incidents.ts';
-import { startApi } from '../src/starter/listen.ts';
 import { newIncidentId } from '../src/starter/temporal.ts';
-import { createWorker } from '../src/worker.ts';
 import { INCIDENT_WORKFLOW_TYPE, alertsReceivedSignal, stateQuery } from '../src/workflows/messages.ts';
 import type { IncidentInput } from '../src/workflows/messages.ts';
 import { startDevServer } from '../scripts/lib/dev-server.ts';
 import { freePort } from '../scripts/lib/tools.ts';
 import { alertmanagerPayload } from '../test/support/alerts.ts';
-import { SlackStandIn } from '../test/support/slack-server.ts';
+import { startStack } from '../test/support/stack.ts';
 import { concurrent, fmt, summarize } from './support.ts';
 
 const { values } = parseArgs({
@@ -71,26 +67,9 @@ watchdog.unref();
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
-const WEBHOOK_TOKEN = randomUUID();
-const SLACK_TOKEN = `xoxb-${randomUUID()}`;
 const server = await startDevServer({ headless: true, port: await freePort(), log: () => undefined });
-const slack = new SlackStandIn({ token: SLACK_TOKEN });
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  TEMPORAL_ADDRESS: server.address,
-  TEMPORAL_TASK_QUEUE: `bench-ingest-${randomUUID()}`,
-  SLACK_API_URL: await slack.start(),
-  SLACK_BOT_TOKEN: SLACK_TOKEN,
-  ALERTMANAGER_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-  HOST: '127.0.0.1',
-  PORT: '0',
-  LOG_LEVEL: 'warn',
-};
-const settings = loadSettings(env);
-const { worker, connection: workerConnection } = await createWorker(settings, {}, env);
-const workerRun = worker.run();
-const api = await startApi(settings, env);
-const client = new Client({ connection: await Connection.connect({ address: server.address }) });
+const stack = await startStack({ address: server.address, name: 'bench-ingest' });
+const { api, client, settings } = stack;
 
 /** Alertmanager-shaped alerts of one run: alert `i` belongs to group `i % GROUPS`, fingerprints unique. */
 function alertOf(run: string, i: number) {
@@ -118,7 +97,7 @@ interface Outcome {
 async function postWebhook(payload: unknown): Promise<{ status: number; retryAfter: number }> {
   const res = await fetch(`${api.address}/webhooks/alertmanager`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${stack.webhookToken}`, 'content-type': 'application/json' },
     body: JSON.stringify(payload),
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
@@ -283,12 +262,7 @@ try {
   failed = true;
   console.error(`bench:ingest failed: ${err instanceof Error ? err.message : String(err)}`);
 } finally {
-  await api.app.close();
-  worker.shutdown();
-  await workerRun.catch(() => undefined);
-  await workerConnection.close();
-  await client.connection.close();
-  await slack.stop();
+  await stack.stop();
   await server.stop();
 }
 process.exitCode = failed ? 1 : 0;

@@ -64,3 +64,13 @@ export function loadSettings(env: Env = process.env): Settings {
     temporal: temporalSettings(env),
   };
 }
+
+/** For entry points: the settings, or the configuration error on stderr and exit code 2. */
+export function loadSettingsOrExit(env: Env = process.env): Settings {
+  try {
+    return loadSettings(env);
+  } catch (err) {
+    console.error(err instanceof PolicyError ? err.message : String(err));
+    process.exit(2);
+  }
+}

@@ -6,9 +6,8 @@ import { TemporalIncidentHistory } from './activities/incident-history.ts';
 import { createActivities } from './activities/index.ts';
 import { resolveReferences } from './activities/secrets.ts';
 import { SlackApi } from './activities/slack.ts';
-import { loadSettings } from './config.ts';
+import { loadSettingsOrExit } from './config.ts';
 import type { Settings } from './config.ts';
-import { PolicyError } from './domain/policy.ts';
 
 /** The workflow bundle's entry: every workflow the task queue runs. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
@@ -59,13 +58,7 @@ export async function createWorker(
 }
 
 async function main(): Promise<void> {
-  let settings: Settings;
-  try {
-    settings = loadSettings();
-  } catch (err) {
-    console.error(err instanceof PolicyError ? err.message : String(err));
-    process.exit(2);
-  }
+  const settings = loadSettingsOrExit();
   try {
     resolveReferences(settings.policy.channels.slack.botToken, process.env, 'channels.slack.botToken');
   } catch (err) {

@@ -154,9 +154,6 @@ export function refuseAcknowledge(policy: Policy, state: IncidentState, input: A
   return (
     knownPerson(policy, input?.by) ??
     open(state) ??
-    (state.status === 'acknowledged'
-      ? `incident ${state.id} was already acknowledged by ${state.acknowledgedBy ?? 'someone'}`
-      : undefined) ??
     (state.acknowledgedAt !== undefined
       ? `incident ${state.id} was already acknowledged by ${state.acknowledgedBy ?? 'someone'}`
       : undefined)

@@ -1,10 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { MissingSecretError, resolveReferences } from '../activities/secrets.ts';
-import { loadSettings } from '../config.ts';
+import { loadSettingsOrExit } from '../config.ts';
 import type { Settings } from '../config.ts';
 import type { Policy } from '../domain/policy.ts';
-import { PolicyError } from '../domain/policy.ts';
 import { TemporalIncidents } from './incidents.ts';
 import { buildApp } from './server.ts';
 
@@ -70,13 +69,7 @@ export async function startApi(settings: Settings, env: NodeJS.ProcessEnv = proc
 }
 
 async function main(): Promise<void> {
-  let settings: Settings;
-  try {
-    settings = loadSettings();
-  } catch (err) {
-    console.error(err instanceof PolicyError ? err.message : String(err));
-    process.exit(2);
-  }
+  const settings = loadSettingsOrExit();
   const { app, address } = await startApi(settings);
   console.log(
     `API listening on ${address} (webhook ${address}/webhooks/alertmanager, status ${address}/status)`,

@@ -1,71 +1,36 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSettings } from '../../src/config.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
-import { startApi } from '../../src/starter/listen.ts';
-import { createWorker } from '../../src/worker.ts';
 import { alertmanagerPayload } from '../support/alerts.ts';
-import { SlackStandIn } from '../support/slack-server.ts';
+import { startStack } from '../support/stack.ts';
+import type { Stack } from '../support/stack.ts';
 import { startTestDevServer } from '../support/temporal.ts';
 import { workflowBundle } from '../support/workflow-env.ts';
 
 const run = promisify(execFile);
-const WEBHOOK_TOKEN = `am-${randomUUID()}`;
-const SLACK_TOKEN = `xoxb-${randomUUID()}`;
 
 let server: Awaited<ReturnType<typeof startTestDevServer>>;
-let slack: SlackStandIn;
-let worker: Worker;
-let workerDone: Promise<void>;
-let api: { app: FastifyInstance; address: string };
-let env: NodeJS.ProcessEnv;
+let stack: Stack;
 
 beforeAll(async () => {
   server = await startTestDevServer();
-  slack = new SlackStandIn({
-    token: SLACK_TOKEN,
-    channels: ['#pno-incidents', '#pno-leadership', '#pno-critical-alerts'],
+  stack = await startStack({
+    address: server.address,
+    name: 'e2e-page',
+    workflowBundle: await workflowBundle(),
+    slackChannels: ['#pno-incidents', '#pno-leadership', '#pno-critical-alerts'],
   });
-  const slackUrl = await slack.start();
-  env = {
-    ...process.env,
-    TEMPORAL_ADDRESS: server.address,
-    TEMPORAL_TASK_QUEUE: `e2e-${randomUUID()}`,
-    SLACK_API_URL: slackUrl,
-    SLACK_BOT_TOKEN: SLACK_TOKEN,
-    ALERTMANAGER_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-    HOST: '127.0.0.1',
-    PORT: '0',
-  };
-  const settings = loadSettings(env);
-  ({ worker } = await createWorker(
-    settings,
-    { workflowsPath: undefined, workflowBundle: await workflowBundle() },
-    env,
-  ));
-  workerDone = worker.run();
-  api = await startApi(settings, { ...env, LOG_LEVEL: 'warn' });
 });
 
 afterAll(async () => {
-  await api?.app.close();
-  worker?.shutdown();
-  await workerDone;
-  await slack?.stop();
+  await stack?.stop();
   await server?.stop();
 });
 
 async function postAlert(payload: unknown) {
-  const res = await fetch(`${api.address}/webhooks/alertmanager`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify(payload),
-  });
+  const res = await stack.postAlerts(payload);
   return {
     status: res.status,
     body: (await res.json()) as { incidents: { id: string; workflowId: string; action: string }[] },
@@ -73,7 +38,7 @@ async function postAlert(payload: unknown) {
 }
 
 async function incidentCli(...args: string[]) {
-  return run('bin/incident', args, { env, encoding: 'utf8' });
+  return run('bin/incident', args, { env: stack.env, encoding: 'utf8' });
 }
 
 describe('alert to page, on a real Temporal dev server', () => {
@@ -85,9 +50,9 @@ describe('alert to page, on a real Temporal dev server', () => {
     expect(incident).toMatchObject({ action: 'started', id: expect.stringMatching(/^INC-[0-9a-f]{8}$/) });
 
     // The Slack stand-in receives the initial report with the Slack API's request shape.
-    const posts = await slack.waitForPosts(2);
+    const posts = await stack.slack.waitForPosts(2);
     const report = posts.find((p) => p.channel === '#pno-incidents');
-    expect(report?.token).toBe(SLACK_TOKEN);
+    expect(report?.token).toBe(stack.slackToken);
     expect(report?.text).toContain('🚨 INCIDENT ALERT - P1');
     expect(report?.text).toContain(incident?.id);
 
@@ -121,8 +86,8 @@ describe('alert to page, on a real Temporal dev server', () => {
     });
 
     // The web UI finds it by severity (visibility search attribute) and shows the static summary.
-    const client = new Client({ connection: await Connection.connect({ address: server.address }) });
-    try {
+    const client = stack.client;
+    {
       const found: string[] = [];
       for await (const w of client.workflow.list({
         query: `IncidentSeverity = 'P1' AND IncidentId = '${incident?.id}'`,
@@ -132,8 +97,6 @@ describe('alert to page, on a real Temporal dev server', () => {
       expect(found).toEqual([incident?.workflowId]);
       const description = await client.workflow.getHandle(incident?.workflowId ?? '').describe();
       expect(await description.staticSummary()).toBe('P1 HighErrorRate on pno-physics-bench');
-    } finally {
-      await client.connection.close();
     }
   });
 
@@ -169,16 +132,15 @@ describe('alert to page, on a real Temporal dev server', () => {
     const err = await incidentCli('show', 'INC-00000000').catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(1);
     expect((err as { stderr: string }).stderr).toContain('no incident INC-00000000');
-    const ready = await fetch(`${api.address}/readyz`);
+    const ready = await fetch(`${stack.api.address}/readyz`);
     expect(ready.status).toBe(200);
   });
 
   it('a malformed webhook is a 400 and starts nothing', async () => {
     const before = JSON.parse((await incidentCli('list', '--json')).stdout) as unknown[];
-    const res = await fetch(`${api.address}/webhooks/alertmanager`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ ...alertmanagerPayload({ groupKey: 'bad' }), alerts: [{ status: 'firing' }] }),
+    const res = await stack.postAlerts({
+      ...alertmanagerPayload({ groupKey: 'bad' }),
+      alerts: [{ status: 'firing' }],
     });
     expect(res.status).toBe(400);
     const after = JSON.parse((await incidentCli('list', '--json')).stdout) as unknown[];

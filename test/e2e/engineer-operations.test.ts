@@ -1,14 +1,10 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Worker } from '@temporalio/worker';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSettings } from '../../src/config.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
-import { startApi } from '../../src/starter/listen.ts';
-import { createWorker } from '../../src/worker.ts';
-import { SlackStandIn } from '../support/slack-server.ts';
+import { startStack } from '../support/stack.ts';
+import type { Stack } from '../support/stack.ts';
 import { startTestDevServer } from '../support/temporal.ts';
 import { workflowBundle } from '../support/workflow-env.ts';
 
@@ -20,48 +16,29 @@ const TOKENS = {
 };
 
 let server: Awaited<ReturnType<typeof startTestDevServer>>;
-let slack: SlackStandIn;
-let worker: Worker;
-let workerDone: Promise<void>;
-let api: { app: FastifyInstance; address: string };
-let env: NodeJS.ProcessEnv;
+let stack: Stack;
 
 beforeAll(async () => {
   server = await startTestDevServer();
-  slack = new SlackStandIn({ token: 'xoxb-ops' });
-  env = {
-    ...process.env,
-    TEMPORAL_ADDRESS: server.address,
-    TEMPORAL_TASK_QUEUE: `ops-${randomUUID()}`,
-    SLACK_API_URL: await slack.start(),
-    SLACK_BOT_TOKEN: 'xoxb-ops',
-    ALERTMANAGER_WEBHOOK_TOKEN: randomUUID(),
-    INCIDENT_TOKEN_ALICE: TOKENS.alice,
-    INCIDENT_TOKEN_CAROL: TOKENS.carol,
-    INCIDENT_TOKEN_DAVE: TOKENS.dave,
-    PORT: '0',
-    LOG_LEVEL: 'warn',
-  };
-  const settings = loadSettings(env);
-  ({ worker } = await createWorker(
-    settings,
-    { workflowsPath: undefined, workflowBundle: await workflowBundle() },
-    env,
-  ));
-  workerDone = worker.run();
-  api = await startApi(settings, env);
+  stack = await startStack({
+    address: server.address,
+    name: 'e2e-ops',
+    workflowBundle: await workflowBundle(),
+    env: {
+      INCIDENT_TOKEN_ALICE: TOKENS.alice,
+      INCIDENT_TOKEN_CAROL: TOKENS.carol,
+      INCIDENT_TOKEN_DAVE: TOKENS.dave,
+    },
+  });
 });
 
 afterAll(async () => {
-  await api?.app.close();
-  worker?.shutdown();
-  await workerDone;
-  await slack?.stop();
+  await stack?.stop();
   await server?.stop();
 });
 
 async function call(method: string, path: string, token: string | undefined, body?: unknown) {
-  const res = await fetch(`${api.address}${path}`, {
+  const res = await fetch(`${stack.api.address}${path}`, {
     method,
     headers: {
       ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -76,7 +53,7 @@ async function call(method: string, path: string, token: string | undefined, bod
 }
 
 async function cli(...args: string[]) {
-  const { stdout } = await run('bin/incident', [...args, '--json'], { env, encoding: 'utf8' });
+  const { stdout } = await run('bin/incident', [...args, '--json'], { env: stack.env, encoding: 'utf8' });
   return JSON.parse(stdout) as IncidentState;
 }
 
@@ -170,17 +147,17 @@ describe('engineers run a whole incident', () => {
       status: 'resolved',
     });
 
-    const refused = await run('bin/incident', ['ack', id, '--by', 'alice', '--json'], { env }).catch(
-      (e: { code: number; stdout: string }) => e,
-    );
+    const refused = await run('bin/incident', ['ack', id, '--by', 'alice', '--json'], {
+      env: stack.env,
+    }).catch((e: { code: number; stdout: string }) => e);
     expect((refused as { code: number }).code).toBe(1);
-    const unknown = await run('bin/incident', ['ack', id, '--by', 'mallory'], { env }).catch(
+    const unknown = await run('bin/incident', ['ack', id, '--by', 'mallory'], { env: stack.env }).catch(
       (e: { code: number }) => e,
     );
     expect((unknown as { code: number }).code).toBe(1);
 
     const listed = JSON.parse(
-      (await run('bin/incident', ['list', '--status', 'resolved', '--json'], { env })).stdout,
+      (await run('bin/incident', ['list', '--status', 'resolved', '--json'], { env: stack.env })).stdout,
     ) as { id: string }[];
     expect(listed.map((i) => i.id)).toContain(id);
   });

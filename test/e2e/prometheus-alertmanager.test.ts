@@ -3,68 +3,45 @@
  * Alertmanager (webhook receiver with a bearer token, send_resolved) → our API → one incident workflow per
  * Alertmanager group on a real Temporal dev server, with the worker running it.
  */
-import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSettings } from '../../src/config.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
-import { TemporalIncidents, alertGroupWorkflowId } from '../../src/starter/incidents.ts';
+import type { TemporalIncidents } from '../../src/starter/incidents.ts';
+import { alertGroupWorkflowId } from '../../src/starter/incidents.ts';
 import type { IncidentSummary } from '../../src/starter/incidents.ts';
-import { startApi } from '../../src/starter/listen.ts';
-import { createWorker } from '../../src/worker.ts';
 import { eventually, readMetric, startAlertmanager, startPrometheus } from '../support/prometheus.ts';
 import type { Daemon, PrometheusApi } from '../support/prometheus.ts';
-import { SlackStandIn } from '../support/slack-server.ts';
+import type { SlackStandIn } from '../support/slack-server.ts';
+import { startStack } from '../support/stack.ts';
+import type { Stack } from '../support/stack.ts';
 import { startTestDevServer } from '../support/temporal.ts';
 import { TestService } from '../support/test-service.ts';
 import { workflowBundle } from '../support/workflow-env.ts';
 
-const WEBHOOK_TOKEN = `am-${randomUUID()}`;
-const SLACK_TOKEN = `xoxb-${randomUUID()}`;
 const RECEIVER = 'incident-response';
 /** Alertmanager's group key for a route grouping by alertname. */
 const groupKeyOf = (alertname: string) => `{}:{alertname="${alertname}"}`;
 
 let server: Awaited<ReturnType<typeof startTestDevServer>>;
+let stack: Stack;
 let slack: SlackStandIn;
-let worker: Worker;
-let workerDone: Promise<void>;
 let api: { app: FastifyInstance; address: string };
 let service: TestService;
 let alertmanager: Daemon;
 let prometheus: Daemon & PrometheusApi;
-let client: Client;
 let incidents: TemporalIncidents;
 
 beforeAll(async () => {
   const [devServer, bundle] = await Promise.all([startTestDevServer(), workflowBundle()]);
   server = devServer;
-  slack = new SlackStandIn({ token: SLACK_TOKEN });
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    TEMPORAL_ADDRESS: server.address,
-    TEMPORAL_TASK_QUEUE: `e2e-prom-${randomUUID()}`,
-    SLACK_API_URL: await slack.start(),
-    SLACK_BOT_TOKEN: SLACK_TOKEN,
-    ALERTMANAGER_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LOG_LEVEL: 'warn',
-  };
-  const settings = loadSettings(env);
-  ({ worker } = await createWorker(settings, { workflowsPath: undefined, workflowBundle: bundle }, env));
-  workerDone = worker.run();
-  api = await startApi(settings, env);
-  client = new Client({ connection: await Connection.connect({ address: server.address }) });
-  incidents = new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy);
+  stack = await startStack({ address: server.address, name: 'e2e-prom', workflowBundle: bundle });
+  ({ slack, api, incidents } = stack);
 
   service = new TestService({ errorRatio: 0 });
   await service.start();
   alertmanager = await startAlertmanager({
     webhookUrl: `${api.address}/webhooks/alertmanager`,
-    bearerToken: WEBHOOK_TOKEN,
+    bearerToken: stack.webhookToken,
     receiver: RECEIVER,
   });
   prometheus = await startPrometheus({ targets: [service.target], alertmanager: alertmanager.hostPort });
@@ -74,11 +51,7 @@ afterAll(async () => {
   await prometheus?.stop();
   await alertmanager?.stop();
   await service?.stop();
-  await api?.app.close();
-  await client?.connection.close();
-  worker?.shutdown();
-  await workerDone;
-  await slack?.stop();
+  await stack?.stop();
   await server?.stop();
 });
 

@@ -9,60 +9,39 @@ import { Client, Connection } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSettings } from '../../src/config.ts';
+import type { Settings } from '../../src/config.ts';
 import { TemporalIncidents, alertGroupWorkflowId } from '../../src/starter/incidents.ts';
-import { startApi } from '../../src/starter/listen.ts';
-import { createWorker } from '../../src/worker.ts';
 import { alertmanagerPayload } from '../support/alerts.ts';
 import { eventually, readMetric, startAlertmanager, startPrometheus } from '../support/prometheus.ts';
 import type { Daemon, PrometheusApi } from '../support/prometheus.ts';
-import { SlackStandIn } from '../support/slack-server.ts';
+import { startStack } from '../support/stack.ts';
+import type { Stack } from '../support/stack.ts';
 import { startTestDevServer } from '../support/temporal.ts';
 import { TestService } from '../support/test-service.ts';
 import { workflowBundle } from '../support/workflow-env.ts';
 
-const WEBHOOK_TOKEN = `am-${randomUUID()}`;
-const SLACK_TOKEN = `xoxb-${randomUUID()}`;
 const RECEIVER = 'incident-response';
 const GROUP_KEY = '{}:{alertname="HighErrorRate"}';
 
 let server: Awaited<ReturnType<typeof startTestDevServer>>;
-let slack: SlackStandIn;
+let stack: Stack;
 let worker: Worker;
-let workerDone: Promise<void>;
-let workerFailure: unknown;
 let api: { app: FastifyInstance; address: string };
 let service: TestService;
 let alertmanager: Daemon;
 let prometheus: Daemon & PrometheusApi;
-let settings: ReturnType<typeof loadSettings>;
+let settings: Settings;
 
 beforeAll(async () => {
   const [devServer, bundle] = await Promise.all([startTestDevServer(), workflowBundle()]);
   server = devServer;
-  slack = new SlackStandIn({ token: SLACK_TOKEN });
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    TEMPORAL_ADDRESS: server.address,
-    TEMPORAL_TASK_QUEUE: `e2e-outage-${randomUUID()}`,
-    SLACK_API_URL: await slack.start(),
-    SLACK_BOT_TOKEN: SLACK_TOKEN,
-    ALERTMANAGER_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LOG_LEVEL: 'warn',
-  };
-  settings = loadSettings(env);
-  ({ worker } = await createWorker(settings, { workflowsPath: undefined, workflowBundle: bundle }, env));
-  workerDone = worker.run().catch((err: unknown) => {
-    workerFailure = err;
-  });
-  api = await startApi(settings, env);
+  stack = await startStack({ address: server.address, name: 'e2e-outage', workflowBundle: bundle });
+  ({ api, worker, settings } = stack);
   service = new TestService({ errorRatio: 0 });
   await service.start();
   alertmanager = await startAlertmanager({
     webhookUrl: `${api.address}/webhooks/alertmanager`,
-    bearerToken: WEBHOOK_TOKEN,
+    bearerToken: stack.webhookToken,
     receiver: RECEIVER,
   });
   prometheus = await startPrometheus({ targets: [service.target], alertmanager: alertmanager.hostPort });
@@ -72,10 +51,7 @@ afterAll(async () => {
   await prometheus?.stop();
   await alertmanager?.stop();
   await service?.stop();
-  await api?.app.close();
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await workerDone;
-  await slack?.stop();
+  await stack?.stop();
   await server?.stop();
 });
 
@@ -107,7 +83,7 @@ describe('a Temporal outage while Alertmanager delivers', () => {
       const started = Date.now();
       const res = await fetch(`${api.address}/webhooks/alertmanager`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${stack.webhookToken}`, 'content-type': 'application/json' },
         body: JSON.stringify(alertmanagerPayload({ groupKey: `{}:{probe="${randomUUID()}"}` })),
         signal: AbortSignal.timeout(UNAVAILABLE_ANSWER_MS + 5_000),
       });
@@ -148,7 +124,7 @@ describe('a Temporal outage while Alertmanager delivers', () => {
         intervalMs: 500,
       },
     );
-    expect(workerFailure).toBeUndefined();
+    expect(stack.workerFailure()).toBeUndefined();
     expect(worker.getState()).toBe('RUNNING');
 
     // Alertmanager's retry creates the incident, once.

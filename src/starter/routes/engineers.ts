@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { IMPACTS, SEVERITIES } from '../../domain/severity.ts';
 import { ApiError } from '../errors.ts';
 import type { OperationName } from '../incidents.ts';
-import { bearerMatches, sendError, toApiError } from '../http.ts';
+import { bearerMatches, firstIssue, sendError, toApiError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
 
 const text = z.string().trim().min(1).max(10_000);
@@ -42,9 +42,8 @@ const listQuery = z.strictObject({
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(body)';
-  throw new ApiError('BAD_REQUEST', `${field}: ${issue?.message ?? 'invalid'}`, { field });
+  const issue = firstIssue(result.error);
+  throw new ApiError('BAD_REQUEST', issue.message, { field: issue.field });
 }
 
 /** The engineer API: per-person bearer tokens, operations as the workflow's validated updates. */
