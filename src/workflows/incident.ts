@@ -12,7 +12,7 @@ import {
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities/index.ts';
+import type { Delivery, DeliveryResult, createActivities } from '../activities/index.ts';
 import type {
   AcknowledgeInput,
   AssignCommanderInput,
@@ -50,20 +50,21 @@ import {
 import type { IncidentInput } from './messages.ts';
 
 /**
- * Notifications retry with backoff for a few minutes and never block the
- * incident: they run beside the main loop and their final failure is
- * recorded on the timeline instead of failing the workflow. They are regular
- * activities, so a pending page is visible in the web UI while it retries.
+ * Messages go out in one `deliver` activity per step of the incident, beside
+ * the main loop: they retry with backoff for a few minutes and never block the
+ * incident, and what finally fails is recorded on the timeline instead of
+ * failing the workflow. A regular activity, so a pending page is visible in
+ * the web UI while it retries.
  */
-const { postToChannel, notifyPerson, findPreviousIncident } = proxyActivities<
-  ReturnType<typeof createActivities>
->({
-  startToCloseTimeout: '15 seconds',
+const DELIVERY_ATTEMPTS = 8;
+const { deliver, findPreviousIncident } = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '30 seconds',
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,
     maximumInterval: '30 seconds',
-    maximumAttempts: 8,
+    maximumAttempts: DELIVERY_ATTEMPTS,
   },
 });
 
@@ -81,40 +82,53 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   const inFlight = new Set<Promise<void>>();
 
   const dispatch = () => {
-    for (const out of run.outbox.splice(0)) {
-      const p = deliver(out).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-    }
-  };
-  const deliver = async (out: Outgoing): Promise<void> => {
+    const outgoing = run.outbox.splice(0);
     const state = run.state;
-    if (!state) return;
+    if (outgoing.length === 0 || !state) return;
+    const p = deliverAll(state.id, outgoing).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
+  const deliverAll = async (incidentId: string, outgoing: Outgoing[]): Promise<void> => {
+    const deliveries: Delivery[] = outgoing.map((out) =>
+      out.kind === 'post'
+        ? {
+            kind: 'post',
+            channel: input.policy.channels.slack.channels[out.channelKey] ?? out.channelKey,
+            text: out.text,
+          }
+        : {
+            kind: 'notify',
+            notification: out.notification,
+            person:
+              out.notification.person === null ? undefined : input.policy.people[out.notification.person],
+            text: out.text,
+          },
+    );
+    let results: DeliveryResult[];
     try {
-      const detail =
-        out.kind === 'post'
-          ? await postToChannel({
-              incidentId: state.id,
-              channel: input.policy.channels.slack.channels[out.channelKey] ?? out.channelKey,
-              text: out.text,
-            })
-          : await notifyPerson({
-              incidentId: state.id,
-              notification: out.notification,
-              person:
-                out.notification.person === null ? undefined : input.policy.people[out.notification.person],
-              text: out.text,
-            });
-      run.delivered(out, Date.now(), { ok: true, detail });
+      results = await deliver({ incidentId, deliveries, maxAttempts: DELIVERY_ATTEMPTS });
     } catch (err) {
+      // Only a worker-side fault gets here (per-message failures come back as results).
       const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
-      log.warn('notification failed after retries', { incidentId: state.id, error: cause });
-      run.delivered(out, Date.now(), { ok: false, error: cause });
+      log.warn('delivery failed', { incidentId, error: cause });
+      results = outgoing.map(() => ({ ok: false, error: cause }));
     }
+    const now = Date.now();
+    outgoing.forEach((out, i) => run.delivered(out, now, results[i] ?? { ok: false, error: 'no result' }));
     publish();
   };
   // Upserts are commands (and visibility writes): only send what changed since the last publish.
-  let published = '';
-  let publishedTitle = '';
+  // The API set these at start (alert-born incidents), so the first publish sends nothing it need not.
+  const startAttributes = workflowInfo().typedSearchAttributes;
+  let published = [
+    startAttributes.get(IncidentIdAttribute),
+    startAttributes.get(IncidentSeverityAttribute),
+    startAttributes.get(IncidentStatusAttribute),
+    startAttributes.get(IncidentServiceAttribute),
+    startAttributes.get(IncidentEscalationLevelAttribute),
+  ].join('|');
+  let publishedTitle =
+    typeof workflowInfo().memo?.['title'] === 'string' ? String(workflowInfo().memo?.['title']) : '';
   const publish = () => {
     const state = run.state;
     if (!state) return;

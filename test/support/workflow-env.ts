@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { Activities, NotifyPersonInput, PostToChannelInput } from '../../src/activities/index.ts';
+import { createActivities } from '../../src/activities/index.ts';
+import type { Activities } from '../../src/activities/index.ts';
 import type { AlertBatch } from '../../src/domain/alert-mapping.ts';
 import { toAlertBatch } from '../../src/domain/alert-mapping.ts';
 import { webhookPayloadSchema } from '../../src/domain/alertmanager.ts';
@@ -30,10 +31,13 @@ const quietLogger = {
   error: (message: string) => console.error(message),
 };
 
-/** Activities that record what they were asked, optionally failing. */
+/**
+ * The real activities over a recording Slack client: the tests see every
+ * message that would reach Slack, and can make Slack fail.
+ */
 export class RecordingActivities {
-  readonly posts: (PostToChannelInput & { at: number })[] = [];
-  readonly notifications: (NotifyPersonInput & { at: number })[] = [];
+  readonly posts: { channel: string; text: string; at: number }[] = [];
+  /** When set, every Slack call fails with this (a retryable SlackError unless made otherwise). */
   failPosts: Error | undefined;
   previousIncident: string | null = null;
   private readonly env: TestWorkflowEnvironment;
@@ -42,18 +46,16 @@ export class RecordingActivities {
   }
 
   activities(): Activities {
-    return {
-      postToChannel: async (input) => {
-        if (this.failPosts) throw this.failPosts;
-        this.posts.push({ ...input, at: await this.env.currentTimeMs() });
-        return `slack ${input.channel} ts=1`;
+    return createActivities({
+      slack: {
+        postMessage: async (message) => {
+          if (this.failPosts) throw this.failPosts;
+          this.posts.push({ ...message, at: await this.env.currentTimeMs() });
+          return { channel: message.channel, ts: String(this.posts.length) };
+        },
       },
-      findPreviousIncident: () => Promise.resolve(this.previousIncident),
-      notifyPerson: async (input) => {
-        this.notifications.push({ ...input, at: await this.env.currentTimeMs() });
-        return input.notification.channels.map((c) => `${c} recorded`).join(', ');
-      },
-    };
+      history: { previousIncidentId: () => Promise.resolve(this.previousIncident ?? undefined) },
+    });
   }
 }
 

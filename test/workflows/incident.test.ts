@@ -1,6 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SlackError } from '../../src/activities/slack.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import {
   acknowledgeSignal,
@@ -98,8 +99,16 @@ describe('incident workflow: opening and routing', () => {
       await env.sleep('1 second');
       const state = await handle.query(stateQuery);
       expect(state.severity).toBe(severity);
-      expect(h.recorder.posts.map((p) => p.channel).sort()).toEqual(channels);
+      expect(
+        h.recorder.posts
+          .map((p) => p.channel)
+          .filter((c) => c.startsWith('#'))
+          .sort(),
+      ).toEqual(channels);
       expect(notifiedAt(state)[0]).toMatchObject({ who, channels: how, level: 0 });
+      // Slack in a person's channels is a direct message to their Slack id; the others are recorded.
+      const direct = h.recorder.posts.filter((p) => !p.channel.startsWith('#')).map((p) => p.channel);
+      expect(direct).toEqual(how.includes('slack') ? [policy.people[who]?.slack] : []);
     });
   });
 
@@ -129,7 +138,7 @@ describe('incident workflow: opening and routing', () => {
 
   it('a failing Slack never blocks the incident: retries, then records the failure', async () => {
     const h = await createHarness(env);
-    h.recorder.failPosts = new Error('Slack answered HTTP 503');
+    h.recorder.failPosts = new SlackError('Slack answered HTTP 503', true);
     await h.run(async () => {
       const { handle } = await startAlertIncident(env, h, policy, [P1_ALERT]);
       await env.sleep('1 second');

@@ -1,0 +1,87 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { describe, expect, it } from 'vitest';
+import { createActivities } from '../../src/activities/index.ts';
+import type { Delivery, DeliveryResult } from '../../src/activities/index.ts';
+import { SlackError } from '../../src/activities/slack.ts';
+
+function activities(fail: (channel: string) => Error | undefined) {
+  const sent: string[] = [];
+  const acts = createActivities({
+    slack: {
+      postMessage: (m) => {
+        const err = fail(m.channel);
+        if (err) return Promise.reject(err);
+        sent.push(m.channel);
+        return Promise.resolve({ channel: m.channel, ts: '1.0' });
+      },
+    },
+    history: { previousIncidentId: () => Promise.resolve(undefined) },
+  });
+  return { acts, sent };
+}
+
+const posts: Delivery[] = ['#a', '#b', '#c'].map((channel) => ({ kind: 'post', channel, text: 'x' }));
+
+describe('deliver activity', () => {
+  it('a permanent failure is reported for its message and does not hold back the others', async () => {
+    const { acts, sent } = activities((c) =>
+      c === '#b' ? new SlackError('channel_not_found', false) : undefined,
+    );
+    const results = await new MockActivityEnvironment().run(acts.deliver, {
+      incidentId: 'INC-1',
+      deliveries: posts,
+      maxAttempts: 8,
+    });
+    expect(sent).toEqual(['#a', '#c']);
+    expect(results.map((r) => r.ok)).toEqual([true, false, true]);
+  });
+
+  it('a transient failure retries the activity, which then resends only what did not go out', async () => {
+    const { acts, sent } = activities((c) =>
+      c === '#b' ? new SlackError('Slack answered HTTP 503', true) : undefined,
+    );
+    const first = new MockActivityEnvironment({ attempt: 1 });
+    let progress: Record<number, DeliveryResult> = {};
+    first.on('heartbeat', (details: Record<number, DeliveryResult>) => {
+      progress = details;
+    });
+    await expect(
+      first.run(acts.deliver, { incidentId: 'INC-1', deliveries: posts, maxAttempts: 8 }),
+    ).rejects.toThrow(/HTTP 503/);
+    expect(sent).toEqual(['#a', '#c']);
+    // The retry, on its last attempt, with the heartbeated progress: only #b is tried again, and reported.
+    const last = new MockActivityEnvironment({ attempt: 8, heartbeatDetails: progress });
+    const results = await last.run(acts.deliver, { incidentId: 'INC-1', deliveries: posts, maxAttempts: 8 });
+    expect(sent).toEqual(['#a', '#c']);
+    expect(results).toEqual([
+      expect.objectContaining({ ok: true }),
+      { ok: false, error: 'Slack answered HTTP 503' },
+      expect.objectContaining({ ok: true }),
+    ]);
+  });
+
+  it('pager, SMS, phone and email are recorded; Slack is a direct message', async () => {
+    const { acts, sent } = activities(() => undefined);
+    const [result] = await new MockActivityEnvironment().run(acts.deliver, {
+      incidentId: 'INC-1',
+      maxAttempts: 8,
+      deliveries: [
+        {
+          kind: 'notify',
+          notification: {
+            at: 0,
+            level: 0,
+            role: 'on-call-engineer',
+            person: 'alice',
+            channels: ['slack', 'email'],
+            reason: 'initial',
+          },
+          person: { name: 'Alice', slack: 'U0ALICE' },
+          text: 'x',
+        },
+      ],
+    });
+    expect(sent).toEqual(['U0ALICE']);
+    expect(result).toEqual({ ok: true, detail: 'slack dm ts=1.0, email recorded' });
+  });
+});
