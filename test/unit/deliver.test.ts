@@ -17,17 +17,18 @@ function activities(fail: (channel: string) => Error | undefined) {
     },
     history: { previousIncidentId: () => Promise.resolve(undefined) },
   });
-  return { acts, sent };
+  const deliver = (input: Parameters<typeof acts.deliver>[0]) => acts.deliver(input);
+  return { deliver, sent };
 }
 
 const posts: Delivery[] = ['#a', '#b', '#c'].map((channel) => ({ kind: 'post', channel, text: 'x' }));
 
 describe('deliver activity', () => {
   it('a permanent failure is reported for its message and does not hold back the others', async () => {
-    const { acts, sent } = activities((c) =>
+    const { deliver, sent } = activities((c) =>
       c === '#b' ? new SlackError('channel_not_found', false) : undefined,
     );
-    const results = await new MockActivityEnvironment().run(acts.deliver, {
+    const results: DeliveryResult[] = await new MockActivityEnvironment().run(deliver, {
       incidentId: 'INC-1',
       deliveries: posts,
       maxAttempts: 8,
@@ -37,7 +38,7 @@ describe('deliver activity', () => {
   });
 
   it('a transient failure retries the activity, which then resends only what did not go out', async () => {
-    const { acts, sent } = activities((c) =>
+    const { deliver, sent } = activities((c) =>
       c === '#b' ? new SlackError('Slack answered HTTP 503', true) : undefined,
     );
     const first = new MockActivityEnvironment({ attempt: 1 });
@@ -46,12 +47,12 @@ describe('deliver activity', () => {
       progress = details;
     });
     await expect(
-      first.run(acts.deliver, { incidentId: 'INC-1', deliveries: posts, maxAttempts: 8 }),
+      first.run(deliver, { incidentId: 'INC-1', deliveries: posts, maxAttempts: 8 }),
     ).rejects.toThrow(/HTTP 503/);
     expect(sent).toEqual(['#a', '#c']);
     // The retry, on its last attempt, with the heartbeated progress: only #b is tried again, and reported.
     const last = new MockActivityEnvironment({ attempt: 8, heartbeatDetails: progress });
-    const results = await last.run(acts.deliver, { incidentId: 'INC-1', deliveries: posts, maxAttempts: 8 });
+    const results = await last.run(deliver, { incidentId: 'INC-1', deliveries: posts, maxAttempts: 8 });
     expect(sent).toEqual(['#a', '#c']);
     expect(results).toEqual([
       expect.objectContaining({ ok: true }),
@@ -61,8 +62,8 @@ describe('deliver activity', () => {
   });
 
   it('pager, SMS, phone and email are recorded; Slack is a direct message', async () => {
-    const { acts, sent } = activities(() => undefined);
-    const [result] = await new MockActivityEnvironment().run(acts.deliver, {
+    const { deliver, sent } = activities(() => undefined);
+    const [result]: DeliveryResult[] = await new MockActivityEnvironment().run(deliver, {
       incidentId: 'INC-1',
       maxAttempts: 8,
       deliveries: [
