@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities/index.ts';
 import type { Delivery, DeliveryResult } from '../../src/activities/index.ts';
 import { SlackError } from '../../src/activities/slack.ts';
+import type { Notification } from '../../src/domain/escalation.ts';
 
 function activities(fail: (channel: string) => Error | undefined) {
   const sent: string[] = [];
@@ -63,24 +64,21 @@ describe('deliver activity', () => {
 
   it('pager, SMS, phone and email are recorded; Slack is a direct message', async () => {
     const { deliver, sent } = activities(() => undefined);
+    const notification: Notification = {
+      at: 0,
+      level: 0,
+      role: 'on-call-engineer',
+      person: 'alice',
+      channels: ['slack', 'email'],
+      reason: 'initial',
+    };
+    const deliveries: Delivery[] = [
+      { kind: 'notify', notification, person: { name: 'Alice', slack: 'U0ALICE' }, text: 'x' },
+    ];
     const [result]: DeliveryResult[] = await new MockActivityEnvironment().run(deliver, {
       incidentId: 'INC-1',
       maxAttempts: 8,
-      deliveries: [
-        {
-          kind: 'notify',
-          notification: {
-            at: 0,
-            level: 0,
-            role: 'on-call-engineer',
-            person: 'alice',
-            channels: ['slack', 'email'],
-            reason: 'initial',
-          },
-          person: { name: 'Alice', slack: 'U0ALICE' },
-          text: 'x',
-        },
-      ],
+      deliveries,
     });
     expect(sent).toEqual(['U0ALICE']);
     expect(result).toEqual({ ok: true, detail: 'slack dm ts=1.0, email recorded' });
