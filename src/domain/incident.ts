@@ -85,6 +85,8 @@ export interface IncidentState {
   source: { kind: 'alertmanager'; receiver: string; groupKey: string } | { kind: 'declared'; by: string };
   lastUpdateAt?: string;
   actionsTaken: string[];
+  /** Updates an engineer marked public: what the status page shows, newest last. */
+  publicUpdates: { at: string; message: string; eta?: string }[];
   nextUpdateDue?: string;
   /** Status to return to when a mitigated incident's alerts fire again. */
   statusBeforeMitigation?: 'triggered' | 'acknowledged';

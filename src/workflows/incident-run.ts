@@ -121,6 +121,7 @@ export class IncidentRun {
       alerts: [],
       truncatedAlerts: 0,
       actionsTaken: [],
+      publicUpdates: [],
       postmortemRequired: seed.severity === 'P0' || seed.severity === 'P1',
       timeline: [],
     };
@@ -296,6 +297,13 @@ export class IncidentRun {
     this.mustRuntime().lastProgressAt = now;
     state.lastUpdateAt = iso(now);
     state.actionsTaken.push(...(input.actions ?? []));
+    if (input.public === true) {
+      state.publicUpdates.push({
+        at: iso(now),
+        message: input.message,
+        ...(input.eta ? { eta: input.eta } : {}),
+      });
+    }
     this.scheduleNextUpdate(now);
     this.record(now, 'update', input.by, input.message);
     const text = renderTemplate(this.policy.templates.statusUpdate, {

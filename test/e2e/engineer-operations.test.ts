@@ -88,6 +88,14 @@ describe('engineers run a whole incident', () => {
       actions: ['rolled back'],
       public: true,
     });
+    // The public status page shows the open incident and its public update, without a token.
+    const status = (await (await fetch(`${stack.api.address}/status.json`)).json()) as {
+      incidents: { id: string; update?: { message: string } }[];
+    };
+    expect(status.incidents.find((i) => i.id === id)?.update?.message).toBe('found the bad deploy');
+    const page = await (await fetch(`${stack.api.address}/status`)).text();
+    expect(page).toContain('found the bad deploy');
+    expect(page).not.toContain('alice');
     const early = await call('POST', `/api/incidents/${id}/resolve`, TOKENS.alice, {
       rootCause: 'bad deploy',
     });

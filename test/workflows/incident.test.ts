@@ -227,6 +227,26 @@ describe('incident workflow: escalation on durable timers', () => {
     });
   });
 
+  it('reminds the channel when a P1 status update is due (every 2 h), and an update moves "Next Update"', async () => {
+    const h = await createHarness(env);
+    await h.run(async () => {
+      const { handle } = await startAlertIncident(env, h, policy, [P1_ALERT]);
+      await handle.executeUpdate(acknowledgeUpdate, { args: [{ by: 'alice' }] });
+      await env.sleep('119 minutes');
+      const reminders = () => h.recorder.posts.filter((p) => p.text.startsWith('⏰'));
+      expect(reminders()).toHaveLength(0);
+      await env.sleep('2 minutes');
+      expect(reminders()).toHaveLength(1);
+      expect(reminders()[0]).toMatchObject({ channel: '#pno-incidents' });
+      const before = (await handle.query(stateQuery)).nextUpdateDue;
+      const updated = await handle.executeUpdate(postUpdateUpdate, {
+        args: [{ by: 'alice', message: 'still digging' }],
+      });
+      expect(Date.parse(updated.nextUpdateDue ?? '')).toBeGreaterThan(Date.parse(before ?? ''));
+      expect(updated.timeline.some((t) => t.kind === 'reminder')).toBe(true);
+    });
+  });
+
   it('manual escalation and a severity increase each move one level up', async () => {
     const h = await createHarness(env);
     await h.run(async () => {
