@@ -9,20 +9,18 @@ import type { IncidentState } from '../../src/domain/incident.ts';
 import type { TemporalIncidents } from '../../src/starter/incidents.ts';
 import { alertGroupWorkflowId } from '../../src/starter/incidents.ts';
 import type { IncidentSummary } from '../../src/starter/incidents.ts';
-import { eventually, readMetric, startAlertmanager, startPrometheus } from '../support/prometheus.ts';
+import { eventually, readMetric } from '../support/prometheus.ts';
 import type { Daemon, PrometheusApi } from '../support/prometheus.ts';
 import type { SlackStandIn } from '../support/slack-server.ts';
-import { startStack } from '../support/stack.ts';
 import type { Stack } from '../support/stack.ts';
-import { startTestDevServer } from '../support/temporal.ts';
-import { TestService } from '../support/test-service.ts';
-import { workflowBundle } from '../support/workflow-env.ts';
+import type { TestService } from '../support/test-service.ts';
+import { RECEIVER, startMonitoredStack } from '../support/monitored.ts';
+import type { MonitoredStack } from '../support/monitored.ts';
 
-const RECEIVER = 'incident-response';
 /** Alertmanager's group key for a route grouping by alertname. */
 const groupKeyOf = (alertname: string) => `{}:{alertname="${alertname}"}`;
 
-let server: Awaited<ReturnType<typeof startTestDevServer>>;
+let monitored: MonitoredStack;
 let stack: Stack;
 let slack: SlackStandIn;
 let api: { app: FastifyInstance; address: string };
@@ -32,27 +30,13 @@ let prometheus: Daemon & PrometheusApi;
 let incidents: TemporalIncidents;
 
 beforeAll(async () => {
-  const [devServer, bundle] = await Promise.all([startTestDevServer(), workflowBundle()]);
-  server = devServer;
-  stack = await startStack({ address: server.address, name: 'e2e-prom', workflowBundle: bundle });
+  monitored = await startMonitoredStack('e2e-prom');
+  ({ stack, service, alertmanager, prometheus } = monitored);
   ({ slack, api, incidents } = stack);
-
-  service = new TestService({ errorRatio: 0 });
-  await service.start();
-  alertmanager = await startAlertmanager({
-    webhookUrl: `${api.address}/webhooks/alertmanager`,
-    bearerToken: stack.webhookToken,
-    receiver: RECEIVER,
-  });
-  prometheus = await startPrometheus({ targets: [service.target], alertmanager: alertmanager.hostPort });
 });
 
 afterAll(async () => {
-  await prometheus?.stop();
-  await alertmanager?.stop();
-  await service?.stop();
-  await stack?.stop();
-  await server?.stop();
+  await monitored?.stop();
 });
 
 const apiMetric = (name: string, labels: Record<string, string> = {}) =>

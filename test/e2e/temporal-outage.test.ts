@@ -12,47 +12,33 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Settings } from '../../src/config.ts';
 import { TemporalIncidents, alertGroupWorkflowId } from '../../src/starter/incidents.ts';
 import { alertmanagerPayload } from '../support/alerts.ts';
-import { eventually, readMetric, startAlertmanager, startPrometheus } from '../support/prometheus.ts';
-import type { Daemon, PrometheusApi } from '../support/prometheus.ts';
-import { startStack } from '../support/stack.ts';
+import { eventually, readMetric } from '../support/prometheus.ts';
+import type { Daemon } from '../support/prometheus.ts';
 import type { Stack } from '../support/stack.ts';
-import { startTestDevServer } from '../support/temporal.ts';
-import { TestService } from '../support/test-service.ts';
-import { workflowBundle } from '../support/workflow-env.ts';
+import type { startTestDevServer } from '../support/temporal.ts';
+import type { TestService } from '../support/test-service.ts';
+import { RECEIVER, startMonitoredStack } from '../support/monitored.ts';
+import type { MonitoredStack } from '../support/monitored.ts';
 
-const RECEIVER = 'incident-response';
 const GROUP_KEY = '{}:{alertname="HighErrorRate"}';
 
 let server: Awaited<ReturnType<typeof startTestDevServer>>;
+let monitored: MonitoredStack;
 let stack: Stack;
 let worker: Worker;
 let api: { app: FastifyInstance; address: string };
 let service: TestService;
 let alertmanager: Daemon;
-let prometheus: Daemon & PrometheusApi;
 let settings: Settings;
 
 beforeAll(async () => {
-  const [devServer, bundle] = await Promise.all([startTestDevServer(), workflowBundle()]);
-  server = devServer;
-  stack = await startStack({ address: server.address, name: 'e2e-outage', workflowBundle: bundle });
+  monitored = await startMonitoredStack('e2e-outage');
+  ({ server, stack, service, alertmanager } = monitored);
   ({ api, worker, settings } = stack);
-  service = new TestService({ errorRatio: 0 });
-  await service.start();
-  alertmanager = await startAlertmanager({
-    webhookUrl: `${api.address}/webhooks/alertmanager`,
-    bearerToken: stack.webhookToken,
-    receiver: RECEIVER,
-  });
-  prometheus = await startPrometheus({ targets: [service.target], alertmanager: alertmanager.hostPort });
 });
 
 afterAll(async () => {
-  await prometheus?.stop();
-  await alertmanager?.stop();
-  await service?.stop();
-  await stack?.stop();
-  await server?.stop();
+  await monitored?.stop();
 });
 
 /**
