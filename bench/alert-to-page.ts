@@ -144,7 +144,7 @@ async function measureFloor(): Promise<number[]> {
 
 try {
   console.log(
-    `alert-to-page: ${total} alerts at ${rate}/s (each a new incident), dev server ${server.address}`,
+    `alert-to-page: ${total} alerts at ${rate}/s (each a new incident), ${values.topology} topology, dev server ${server.address}`,
   );
   const rssBefore = process.memoryUsage().rss;
   const pages = summarize('alert → Slack page', await measurePages());

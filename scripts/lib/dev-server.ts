@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { prepareNamespace, waitForTemporal } from '../../src/starter/namespace-setup.ts';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { incidentSearchAttributes } from '../../src/workflows/search-attributes.ts';
-import { ensureTemporalCli, freePort, isPortFree } from './tools.ts';
+import { collectLines, ensureTemporalCli, freePort, isPortFree } from './tools.ts';
 
 export { freePort } from './tools.ts';
 
@@ -138,20 +138,10 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   running.add(child);
 
   const tail: string[] = [];
-  const onOutput = (() => {
-    let partial = '';
-    return (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!line.trim()) continue;
-        tail.push(line);
-        if (tail.length > 40) tail.shift();
-        // A stopping server logs a burst of "connection refused" warnings from its own internal clients.
-        if (!stopping) log(line);
-      }
-    };
-  })();
+  // A stopping server logs a burst of "connection refused" warnings from its own internal clients.
+  const onOutput = collectLines(tail, 40, (line) => {
+    if (!stopping) log(line);
+  });
   child.stdout.on('data', onOutput);
   child.stderr.on('data', onOutput);
 

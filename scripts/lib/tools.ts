@@ -53,6 +53,29 @@ function isExecutable(file: string): boolean {
   }
 }
 
+/**
+ * Turns a child process's output chunks into whole lines: each non-empty line
+ * goes to `onLine` and into `tail`, which keeps the last `keep` lines for
+ * error messages.
+ */
+export function collectLines(
+  tail: string[],
+  keep: number,
+  onLine: (line: string) => void,
+): (chunk: Buffer) => void {
+  let partial = '';
+  return (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      tail.push(line);
+      if (tail.length > keep) tail.shift();
+      onLine(line);
+    }
+  };
+}
+
 /** Looks `name` up on `searchPath` (default `$PATH`) like a shell would; undefined when absent. */
 export function which(name: string, searchPath = process.env['PATH'] ?? ''): string | undefined {
   for (const dir of searchPath.split(path.delimiter)) {
@@ -124,18 +147,7 @@ async function run(command: string, args: readonly string[], opts: RunOptions = 
       env: opts.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const onData = (() => {
-      let partial = '';
-      return (chunk: Buffer) => {
-        const lines = (partial + chunk.toString('utf8')).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) {
-          tail.push(line);
-          if (tail.length > 60) tail.shift();
-          opts.onLine?.(line);
-        }
-      };
-    })();
+    const onData = collectLines(tail, 60, (line) => opts.onLine?.(line));
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.once('error', reject);

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { ensurePrometheus, freePort } from '../../scripts/lib/tools.ts';
+import { collectLines, ensurePrometheus, freePort } from '../../scripts/lib/tools.ts';
 import type { PrometheusTools } from '../../scripts/lib/tools.ts';
 
 /** The repository's alerting rules. */
@@ -147,19 +147,9 @@ async function startDaemon(
   const child = spawn(bin, args(port, dir), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   installExitHook();
   running.add(child);
-  const onOutput = (() => {
-    let partial = '';
-    return (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!line.trim()) continue;
-        tail.push(line);
-        if (tail.length > 40) tail.shift();
-        if (show) process.stderr.write(`[${name}] ${line}\n`);
-      }
-    };
-  })();
+  const onOutput = collectLines(tail, 40, (line) => {
+    if (show) process.stderr.write(`[${name}] ${line}\n`);
+  });
   child.stdout.on('data', onOutput);
   child.stderr.on('data', onOutput);
   let hasExited = false;
