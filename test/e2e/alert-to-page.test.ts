@@ -128,6 +128,13 @@ describe('alert to page, on a real Temporal dev server', () => {
     expect(old).toMatchObject({ status: 'resolved', rootCause: 'restarted the pods' });
   });
 
+  it('a payload whose alerts are all resolved never starts an incident', async () => {
+    const groupKey = `{}:{alertname="HighErrorRate",quiet="${randomUUID()}"}`;
+    const res = await postAlert(alertmanagerPayload({ groupKey, alerts: [{ status: 'resolved' }] }));
+    expect(res.status).toBe(202);
+    expect(res.body.incidents[0]).toMatchObject({ action: 'ignored', id: null });
+  });
+
   it('an unknown id exits 1; readyz is 200 with a worker polling', async () => {
     const err = await incidentCli('show', 'INC-00000000').catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(1);
