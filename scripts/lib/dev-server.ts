@@ -4,12 +4,11 @@
  * and the benchmark.
  */
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { prepareNamespace, waitForTemporal } from '../../src/starter/namespace-setup.ts';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { incidentSearchAttributes } from '../../src/workflows/search-attributes.ts';
-import { collectLines, ensureTemporalCli, freePort, isPortFree } from './tools.ts';
+import { collectLines, killOnExit, ensureTemporalCli, freePort, isPortFree } from './tools.ts';
 
 export { freePort } from './tools.ts';
 
@@ -68,19 +67,6 @@ export interface DevServer {
   restart(): Promise<DevServer>;
 }
 
-/** Servers of this process still running: killed if the process exits without stopping them. */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // 'exit' handlers must be synchronous: a plain SIGKILL is all we can do there.
-  process.on('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
-  });
-}
-
 /** Maps SDK search attribute types to the CLI's `--search-attribute Name=Type` spelling (Keyword, Int…). */
 function searchAttributeFlags(): string[] {
   return incidentSearchAttributes.flatMap(({ name, type }) => [
@@ -134,8 +120,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
   });
-  installExitHook();
-  running.add(child);
+  killOnExit(child);
 
   const tail: string[] = [];
   // A stopping server logs a burst of "connection refused" warnings from its own internal clients.
@@ -150,7 +135,6 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const exited = new Promise<number | null>((resolve) => {
     const done = (code: number | null) => {
       hasExited = true;
-      running.delete(child);
       resolve(code);
     };
     child.once('exit', (code) => done(code));

@@ -7,6 +7,7 @@
  * dir, then `rename`) under a cross-process lock, so an interrupted build or two concurrent runs never
  * leave a broken tool behind. A second run only checks that the file exists.
  */
+import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
@@ -51,6 +52,26 @@ function isExecutable(file: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Children of this process still running: killed if the process exits without stopping them. */
+const liveChildren = new Set<ChildProcess>();
+let killOnExitInstalled = false;
+
+/**
+ * Kills `child` with SIGKILL if this process exits first (a test run that is
+ * interrupted must not leave servers behind). 'exit' handlers are synchronous,
+ * so a plain SIGKILL is all that can be done there.
+ */
+export function killOnExit(child: ChildProcess): void {
+  if (!killOnExitInstalled) {
+    killOnExitInstalled = true;
+    process.on('exit', () => {
+      for (const c of liveChildren) c.kill('SIGKILL');
+    });
+  }
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
 }
 
 /**

@@ -102,6 +102,7 @@ describe('a Temporal outage while Alertmanager delivers', () => {
     // Temporal comes back on the same port and database. The worker survived the outage and polls again;
     // the API's lazy client reconnects by itself.
     server = await server.restart();
+    monitored.server = server;
     await eventually(
       '/readyz 200 after the restart',
       async () => ((await readyz()) === 200 ? true : undefined),

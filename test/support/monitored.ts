@@ -14,6 +14,7 @@ export const RECEIVER = 'incident-response';
  * repo's rules, and Alertmanager posting to the webhook with the bearer token.
  */
 export interface MonitoredStack {
+  /** Replace with the handle `restart()` returns, so that `stop()` stops the server that runs. */
   server: Awaited<ReturnType<typeof startTestDevServer>>;
   stack: Stack;
   service: TestService;
@@ -36,7 +37,7 @@ export async function startMonitoredStack(name: string): Promise<MonitoredStack>
     targets: [service.target],
     alertmanager: alertmanager.hostPort,
   });
-  return {
+  const monitored: MonitoredStack = {
     server,
     stack,
     service,
@@ -47,7 +48,9 @@ export async function startMonitoredStack(name: string): Promise<MonitoredStack>
       await alertmanager.stop();
       await service.stop();
       await stack.stop();
-      await server.stop();
+      // The current server: a crash test replaces it with its restarted handle.
+      await monitored.server.stop();
     },
   };
+  return monitored;
 }

@@ -6,7 +6,6 @@
  * seconds. Output is dropped unless `TEST_PROMETHEUS_LOG` is set; a failed start says why with the tail.
  */
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +13,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { collectLines, ensurePrometheus, freePort } from '../../scripts/lib/tools.ts';
+import { collectLines, killOnExit, ensurePrometheus, freePort } from '../../scripts/lib/tools.ts';
 import type { PrometheusTools } from '../../scripts/lib/tools.ts';
 
 /** The repository's alerting rules. */
@@ -93,18 +92,6 @@ export function secondScaleRules(yamlText: string, scaling: RuleScaling = {}): s
 // Processes
 // ---------------------------------------------------------------------------------------------------------
 
-/** Children still running: killed if the test process exits without stopping them. */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
-  });
-}
-
 /** A started Prometheus or Alertmanager. */
 export interface Daemon {
   /** `http://127.0.0.1:<port>` */
@@ -145,8 +132,7 @@ async function startDaemon(
   const show = process.env['TEST_PROMETHEUS_LOG'] !== undefined;
   const tail: string[] = [];
   const child = spawn(bin, args(port, dir), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  installExitHook();
-  running.add(child);
+  killOnExit(child);
   const onOutput = collectLines(tail, 40, (line) => {
     if (show) process.stderr.write(`[${name}] ${line}\n`);
   });
@@ -156,7 +142,6 @@ async function startDaemon(
   const exited = new Promise<void>((resolve) => {
     const done = () => {
       hasExited = true;
-      running.delete(child);
       resolve();
     };
     child.once('exit', done);
