@@ -1,3 +1,4 @@
+import type { DeliveryResult } from '../activities/index.ts';
 import type { AlertBatch, AlertRecord, PlaybookName } from '../domain/alert-mapping.ts';
 import { seedIncident } from '../domain/alert-mapping.ts';
 import { responseDueAt } from '../domain/business-hours.ts';
@@ -30,7 +31,6 @@ import {
 } from '../domain/incident.ts';
 import type { Policy } from '../domain/policy.ts';
 import { moreSevere } from '../domain/severity.ts';
-import type { Channel } from '../domain/severity.ts';
 import { bulletList, renderTemplate } from '../domain/templates.ts';
 import type { IncidentInput } from './messages.ts';
 
@@ -550,32 +550,13 @@ export class IncidentRun {
   }
 
   /** Records what happened to a side effect (delivered or failed after its retries). */
-  delivered(
-    out: Outgoing,
-    now: number,
-    result: { ok: true; detail: string } | { ok: false; error: string },
-  ): void {
-    const target =
+  delivered(out: Outgoing, now: number, result: DeliveryResult): void {
+    const what =
       out.kind === 'post'
-        ? (this.policy.channels.slack.channels[out.channelKey] ?? out.channelKey)
-        : (out.notification.person ?? 'nobody');
-    const channels: Channel[] | string = out.kind === 'post' ? 'slack' : out.notification.channels;
-    const how = Array.isArray(channels) ? channels.join('+') : channels;
-    if (result.ok) {
-      this.record(
-        now,
-        'notified',
-        'system',
-        `${out.kind === 'post' ? out.purpose : 'notification'} → ${target} via ${how} (${result.detail})`,
-      );
-    } else {
-      this.record(
-        now,
-        'notification_failed',
-        'system',
-        `${out.kind === 'post' ? out.purpose : 'notification'} → ${target} via ${how} failed: ${result.error}`,
-      );
-    }
+        ? `${out.purpose} → ${this.policy.channels.slack.channels[out.channelKey] ?? out.channelKey} via slack`
+        : `notification → ${out.notification.person ?? 'nobody'} via ${out.notification.channels.join('+')}`;
+    if (result.ok) this.record(now, 'notified', 'system', `${what} (${result.detail})`);
+    else this.record(now, 'notification_failed', 'system', `${what} failed: ${result.error}`);
   }
 
   private nameOf(handle: string): string {
