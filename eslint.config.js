@@ -65,6 +65,64 @@ export default tseslint.config(
     },
   },
   {
+    // The layers: domain ← contract ← workflows/activities ← entry points (worker, starter). Nothing imports
+    // from workflows/ (the worker loads them by path), and workflows reach activities by type only.
+    files: ['src/**/*.ts'],
+    rules: {
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            {
+              target: './src/domain',
+              from: './src',
+              except: ['./domain'],
+              message: 'domain is pure rules: it imports nothing outside src/domain',
+            },
+            {
+              target: './src/contract',
+              from: ['./src/workflows', './src/activities', './src/starter', './src/worker.ts'],
+              message: 'the contract is shared by every side: it may only import the domain',
+            },
+            {
+              target: ['./src/domain', './src/contract', './src/activities', './src/starter', './src/*.ts'],
+              from: './src/workflows',
+              message: 'nothing imports workflow code; the worker bundles it by path',
+            },
+            {
+              target: ['./src/activities', './src/workflows'],
+              from: ['./src/starter', './src/worker.ts'],
+              message: 'workflows and activities do not depend on entry points',
+            },
+            {
+              target: './src/starter',
+              from: ['./src/activities', './src/worker.ts'],
+              message: 'entry points reach activities only through Temporal',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/workflows/**/*.ts'],
+    rules: {
+      // Workflow code may name activity types (proxyActivities) but must not run their code.
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../activities/*'],
+              allowTypeImports: true,
+              message: 'workflows import activities as types only',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Vitest's asymmetric matchers (expect.any, expect.objectContaining) are typed `any`.
     files: ['test/**/*.ts'],
     rules: {

@@ -14,9 +14,9 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { startDevServer } from '../scripts/lib/dev-server.ts';
 import { loadSettings } from '../src/config.ts';
-import { startApi } from '../src/starter/listen.ts';
+import { startApi } from '../src/starter/api/server.ts';
 import { createWorker } from '../src/worker.ts';
-import { freePort } from '../scripts/lib/tools.ts';
+import { freePort } from '../scripts/lib/ports.ts';
 import { alertmanagerPayload } from '../test/support/alerts.ts';
 import { SlackStandIn } from '../test/support/slack-server.ts';
 import { fmt, paced, startChild, stopChild, summarize, waitUntil } from './support.ts';
@@ -53,7 +53,7 @@ const children =
     ? []
     : [
         startChild('worker', ['src/worker.ts'], env),
-        startChild('api', ['src/starter/listen.ts'], { ...env, PORT: String(apiPort) }),
+        startChild('api', ['src/starter/api/server.ts'], { ...env, PORT: String(apiPort) }),
       ];
 const inline = values.topology === 'inline' ? await startInline(env) : undefined;
 const api = { address: inline?.address ?? `http://127.0.0.1:${apiPort}` };

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { startProcess } from '../scripts/lib/process.ts';
+import type { ManagedProcess } from '../scripts/lib/process.ts';
 
 /** Shared helpers for the benchmarks: percentiles, paced load, a summary line. */
 
@@ -47,27 +47,20 @@ export const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Starts a project entry point (`src/worker.ts`, ...) on this Node, its output dropped unless BENCH_VERBOSE. */
-export function startChild(name: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const forward = (chunk: Buffer) => {
-    if (process.env['BENCH_VERBOSE']) process.stderr.write(`[${name}] ${chunk.toString()}`);
-  };
-  child.stdout?.on('data', forward);
-  child.stderr?.on('data', forward);
-  return child;
+export function startChild(name: string, args: string[], env: NodeJS.ProcessEnv): ManagedProcess {
+  const verbose = Boolean(process.env['BENCH_VERBOSE']);
+  return startProcess(process.execPath, args, {
+    cwd: ROOT,
+    env,
+    onLine: (line) => {
+      if (verbose) process.stderr.write(`[${name}] ${line}\n`);
+    },
+  });
 }
 
 /** SIGTERM, then SIGKILL after 10 s; resolves when the process is gone. */
-export function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
+export async function stopChild(child: ManagedProcess): Promise<void> {
+  await child.stop(10_000);
 }
 
 /** Polls `check` every 200 ms until it is true; throws after `timeoutMs`. */

@@ -1,8 +1,8 @@
 /**
- * `npm run tools`: provisions every external tool the project runs (see scripts/lib/tools.ts) and prints
+ * `npm run tools`: provisions every external tool the project runs (see scripts/lib/tools/) and prints
  * where each one is and how long getting it took. A second run only checks the cache.
  */
-import { ensurePrometheus, ensureTemporalCli, ensureTestServer, toolsDir } from './lib/tools.ts';
+import { ensurePrometheus, ensureTemporalCli, ensureTestServer, toolsDir } from './lib/tools/index.ts';
 
 async function timed<T>(name: string, fn: () => Promise<T>, show: (value: T) => string): Promise<boolean> {
   const started = performance.now();

@@ -1,25 +1,30 @@
 /**
  * `npm start`: the whole system on one machine. Uses the Temporal server at `TEMPORAL_ADDRESS`
  * (default 127.0.0.1:7233) if one answers there, else starts the Temporal CLI's dev server persisting to
- * `.data/temporal.sqlite` (web UI on 8233); then runs the worker and the HTTP API as child processes.
+ * `$INCIDENT_DATA_DIR/temporal.sqlite` (default `.data/`; web UI on `TEMPORAL_UI_PORT`, default 8233); then
+ * runs the worker and the HTTP API (`HOST`, `PORT`) as child processes.
+ *
  * Ctrl-C / SIGTERM stops the children first (so the worker can finish its tasks against a live server),
- * then the dev server. If any of them dies on its own, everything is stopped and the exit code is 1.
+ * then the dev server — also one that is still starting. This process exits only once every process it
+ * started is gone, so their ports are free again: a process manager that sees it exit may start a new one at
+ * once. A second signal kills everything with SIGKILL (still waiting for it to be gone). If any of them dies
+ * on its own, everything is stopped and the exit code is 1.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { prepareNamespace, waitForTemporal } from '../src/starter/namespace-setup.ts';
 import { startDevServer } from './lib/dev-server.ts';
 import type { DevServer } from './lib/dev-server.ts';
-import { ensureTemporalCli } from './lib/tools.ts';
+import { prepareNamespace, waitForTemporal } from './lib/namespace.ts';
+import type { ManagedProcess } from './lib/process.ts';
+import { describeExit, startProcess } from './lib/process.ts';
+import { ensureTemporalCli } from './lib/tools/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const address = process.env['TEMPORAL_ADDRESS'] || '127.0.0.1:7233';
 const namespace = process.env['TEMPORAL_NAMESPACE'] || 'default';
 const uiPort = Number(process.env['TEMPORAL_UI_PORT'] || '8233');
+const dataDir = path.resolve(root, process.env['INCIDENT_DATA_DIR'] || '.data');
 const apiUrl = `http://${process.env['HOST'] || '127.0.0.1'}:${process.env['PORT'] || '3000'}`;
 /** How long children get to shut down gracefully before SIGKILL. */
 const CHILD_STOP_TIMEOUT_MS = 15_000;
@@ -28,117 +33,82 @@ function say(line: string): void {
   process.stdout.write(`[start] ${line}\n`);
 }
 
-/** Splits a stream into lines and prints each with `prefix`. */
-function pipeWithPrefix(stream: NodeJS.ReadableStream, out: NodeJS.WriteStream, prefix: string): void {
-  let partial = '';
-  stream.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) out.write(`${prefix}${line}\n`);
-  });
-  stream.on('end', () => {
-    if (partial) out.write(`${prefix}${partial}\n`);
-  });
-}
-
-interface Managed {
+interface Child {
   name: string;
-  child: ChildProcess;
-  exited: Promise<void>;
-  hasExited: boolean;
+  proc: ManagedProcess;
 }
 
-const children: Managed[] = [];
+const children: Child[] = [];
 let server: DevServer | undefined;
+/** Settles once a dev server start has finished or given up (and then stopped its server). */
+let serverStarting: Promise<unknown> | undefined;
+/** Aborts a dev server start that a shutdown interrupts. */
+const startAbort = new AbortController();
 let shuttingDown = false;
+let forcedExitCode: number | undefined;
 
-/** Signals a child's whole process group (children run detached, in groups of their own). */
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    child.kill(signal);
-  }
-}
-
-function spawnChild(name: string, script: string, env: NodeJS.ProcessEnv): Managed {
-  // Detached: a Ctrl-C in the terminal reaches only this process, which then stops things in order.
-  const child = spawn(process.execPath, [path.join(root, script)], {
+function spawnChild(name: string, script: string, env: NodeJS.ProcessEnv): void {
+  const proc = startProcess(process.execPath, [path.join(root, script)], {
     cwd: root,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: a Ctrl-C in the terminal reaches only this process, which stops things in order.
     detached: true,
+    stopGraceMs: CHILD_STOP_TIMEOUT_MS,
+    onLine: (line, stream) =>
+      (stream === 'stdout' ? process.stdout : process.stderr).write(`[${name}] ${line}\n`),
   });
-  const prefix = `[${name}] `;
-  pipeWithPrefix(child.stdout, process.stdout, prefix);
-  pipeWithPrefix(child.stderr, process.stderr, prefix);
-  const managed: Managed = { name, child, hasExited: false, exited: Promise.resolve() };
-  managed.exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      managed.hasExited = true;
-      resolve();
-      if (!shuttingDown) {
-        say(`${name} exited unexpectedly (${signal ?? `code ${String(code)}`}); stopping everything`);
-        void shutdown(1);
-      }
-    });
-    child.once('error', (err) => {
-      managed.hasExited = true;
-      resolve();
-      if (!shuttingDown) {
-        say(`${name} could not be started: ${err.message}`);
-        void shutdown(1);
-      }
-    });
+  children.push({ name, proc });
+  void proc.exited.then((status) => {
+    if (shuttingDown) return;
+    say(
+      status.error
+        ? `${name} ${describeExit(status)}; stopping everything`
+        : `${name} exited unexpectedly (${status.signal ?? `code ${String(status.code)}`}); stopping everything`,
+    );
+    void shutdown(1);
   });
-  children.push(managed);
-  return managed;
 }
 
 async function shutdown(exitCode: number): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
-  const running = children.filter((c) => !c.hasExited);
+  startAbort.abort(new Error('shutting down'));
+  const running = children.filter((c) => !c.proc.hasExited);
   if (running.length) say(`stopping ${running.map((c) => c.name).join(' and ')}…`);
-  for (const c of running) signalGroup(c.child, 'SIGTERM');
   await Promise.all(
     running.map(async (c) => {
-      const timedOut = await Promise.race([
-        c.exited.then(() => false),
-        sleep(CHILD_STOP_TIMEOUT_MS).then(() => true),
-      ]);
-      if (timedOut) {
-        say(`${c.name} did not stop within ${CHILD_STOP_TIMEOUT_MS / 1000} s; killing it`);
-        signalGroup(c.child, 'SIGKILL');
-        await c.exited;
-      }
+      const slow = setTimeout(
+        () => say(`${c.name} did not stop within ${CHILD_STOP_TIMEOUT_MS / 1000} s; killing it`),
+        CHILD_STOP_TIMEOUT_MS,
+      );
+      await c.proc.stop();
+      clearTimeout(slow);
     }),
   );
+  // A start in progress gives up on the abort above and stops its server before it settles.
+  await serverStarting?.catch(() => undefined);
   if (server) {
     say('stopping the Temporal dev server…');
     await server.stop();
   }
   say('stopped');
-  process.exit(exitCode);
+  process.exit(forcedExitCode ?? exitCode);
 }
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     if (shuttingDown) {
-      // Second Ctrl-C: no more patience.
-      for (const c of children) signalGroup(c.child, 'SIGKILL');
+      // Second Ctrl-C: no more patience. The shutdown under way still waits for everything to be gone.
+      say(`${signal} received again: killing everything`);
+      forcedExitCode = 130;
+      for (const c of children) c.proc.signal('SIGKILL');
       server?.kill9();
-      process.exit(130);
+      return;
     }
     say(`${signal} received`);
     void shutdown(0);
   });
 }
-// Last resort if this process dies of an error: leave nothing running (must be synchronous).
-process.on('exit', () => {
-  for (const c of children) if (!c.hasExited) signalGroup(c.child, 'SIGKILL');
-});
 
 function isLoopback(host: string): boolean {
   return ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host) || host.startsWith('127.');
@@ -166,18 +136,22 @@ async function main(): Promise<void> {
       }
       say(`using the Temporal server already running at ${address}`);
     } else {
-      mkdirSync(path.join(root, '.data'), { recursive: true });
-      const dbFile = path.join(root, '.data', 'temporal.sqlite');
-      say(`starting the Temporal dev server on ${address} (state in ${path.relative(root, dbFile)})…`);
-      server = await startDevServer({
+      mkdirSync(dataDir, { recursive: true });
+      const dbFile = path.join(dataDir, 'temporal.sqlite');
+      const shown = path.relative(root, dbFile).startsWith('..') ? dbFile : path.relative(root, dbFile);
+      say(`starting the Temporal dev server on ${address} (state in ${shown})…`);
+      const starting = startDevServer({
         temporalCli,
         port,
         uiPort,
         dbFile,
         namespace,
         detached: true,
+        signal: startAbort.signal,
         log: (line) => process.stderr.write(`[temporal] ${line}\n`),
       });
+      serverStarting = starting;
+      server = await starting;
       uiUrl = `${server.uiUrl}/namespaces/${namespace}/workflows`;
       void server.exited.then((code) => {
         if (shuttingDown) return;
@@ -190,7 +164,7 @@ async function main(): Promise<void> {
 
   const env = { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace };
   spawnChild('worker', 'src/worker.ts', env);
-  spawnChild('api', 'src/starter/listen.ts', env);
+  spawnChild('api', 'src/starter/api/server.ts', env);
 
   say(`Temporal gRPC: ${address}  (namespace ${namespace})`);
   say(`Temporal UI:   ${uiUrl ?? '(the existing server’s own web UI)'}`);
@@ -199,6 +173,7 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err: unknown) => {
+  if (shuttingDown) return; // e.g. the dev server start given up because of a Ctrl-C
   say(`failed: ${err instanceof Error ? err.message : String(err)}`);
   await shutdown(1);
 });

@@ -4,11 +4,11 @@
  * lint, format check and vitest in that order, stopping at the first failure with its exit code.
  * Arguments after `npm test --` go to vitest (e.g. `npm test -- test/unit`).
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureAll } from './lib/tools.ts';
+import { startProcess } from './lib/process.ts';
+import { ensureAll } from './lib/tools/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const vitestArgs = process.argv.slice(2);
@@ -31,15 +31,11 @@ function elapsed(since: number): string {
 async function step(title: string, entry: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   console.log(`\n── ${title} ${'─'.repeat(Math.max(0, 70 - title.length))}`);
   const started = performance.now();
-  const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, [entry, ...args], { cwd: root, env, stdio: 'inherit' });
-    child.once('error', (err) => {
-      console.error(`could not start ${title}: ${err.message}`);
-      resolve(1);
-    });
-    // A child killed by a signal has no code: report it as a failure like a shell would (128 + n).
-    child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 + signalNumber(signal) : 1)));
-  });
+  const status = await startProcess(process.execPath, [entry, ...args], { cwd: root, env, output: 'inherit' })
+    .exited;
+  if (status.error) console.error(`could not start ${title}: ${status.error.message}`);
+  // A child killed by a signal has no code: report it as a failure like a shell would (128 + n).
+  const code = status.code ?? (status.signal ? 128 + signalNumber(status.signal) : 1);
   console.log(`── ${title}: ${code === 0 ? 'ok' : `FAILED (exit code ${code})`} in ${elapsed(started)}`);
   return code;
 }

@@ -37,6 +37,27 @@ export function loadPolicyFile(path: string): Policy {
   return parsePolicy(document, path);
 }
 
+/**
+ * The environment's overrides of policy values (DESIGN: each variable overrides the file where both exist):
+ * `TEMPORAL_UI_URL` → `links.webUi`, the Temporal web UI that incident links point at. Applied before the
+ * policy becomes a workflow's snapshot, so an incident's links stay what they were when it started.
+ */
+export function applyEnvironment(policy: Policy, env: Env = process.env): Policy {
+  const webUi = env['TEMPORAL_UI_URL'];
+  if (!webUi) return policy;
+  try {
+    new URL(webUi);
+  } catch {
+    throw new PolicyError('(environment)', [
+      {
+        path: 'TEMPORAL_UI_URL',
+        message: `expected a URL such as https://temporal.example.com, got "${webUi}"`,
+      },
+    ]);
+  }
+  return { ...policy, links: { ...policy.links, webUi } };
+}
+
 export function temporalSettings(env: Env = process.env): Settings['temporal'] {
   const settings: Settings['temporal'] = {
     address: env['TEMPORAL_ADDRESS'] || '127.0.0.1:7233',
@@ -58,7 +79,7 @@ export function loadSettings(env: Env = process.env): Settings {
   }
   return {
     policyPath,
-    policy: loadPolicyFile(policyPath),
+    policy: applyEnvironment(loadPolicyFile(policyPath), env),
     host: env['HOST'] || '127.0.0.1',
     port,
     temporal: temporalSettings(env),

@@ -1,13 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
 import { TemporalIncidentHistory } from './activities/incident-history.ts';
 import { createActivities } from './activities/index.ts';
-import { resolveReferences } from './activities/secrets.ts';
-import { SlackApi } from './activities/slack.ts';
+import { resolveReferences } from './secrets.ts';
+import { SlackApi } from './activities/channels/slack.ts';
 import { loadSettingsOrExit } from './config.ts';
 import type { Settings } from './config.ts';
+import { connectionOptions, lazyClient } from './starter/client/connection.ts';
 
 /** The workflow bundle's entry: every workflow the task queue runs. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
@@ -18,16 +18,8 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', impo
  */
 export function buildActivities(settings: Settings, env: NodeJS.ProcessEnv = process.env) {
   const slack = settings.policy.channels.slack;
-  const client = new Client({
-    connection: Connection.lazy({
-      address: settings.temporal.address,
-      tls: settings.temporal.tls ? {} : undefined,
-      apiKey: settings.temporal.apiKey,
-    }),
-    namespace: settings.temporal.namespace,
-  });
   return createActivities({
-    history: new TemporalIncidentHistory(client),
+    history: new TemporalIncidentHistory(lazyClient(settings.temporal)),
     slack: new SlackApi({
       apiUrl: resolveReferences(slack.apiUrl, env, 'channels.slack.apiUrl'),
       // Resolved at each call: a missing token fails that notification (recorded on the incident), not the worker.
@@ -41,11 +33,7 @@ export async function createWorker(
   overrides: Partial<WorkerOptions> = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
-  const connection = await NativeConnection.connect({
-    address: settings.temporal.address,
-    tls: settings.temporal.tls ? {} : undefined,
-    apiKey: settings.temporal.apiKey,
-  });
+  const connection = await NativeConnection.connect(connectionOptions(settings.temporal));
   const worker = await Worker.create({
     connection,
     namespace: settings.temporal.namespace,

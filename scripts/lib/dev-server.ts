@@ -3,14 +3,22 @@
  * until it answers and prepares its namespace for incident workflows. Used by `npm start`, the e2e tests
  * and the benchmark.
  */
-import { spawn } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { prepareNamespace, waitForTemporal } from '../../src/starter/namespace-setup.ts';
 import { TypedSearchAttributes } from '@temporalio/common';
-import { incidentSearchAttributes } from '../../src/workflows/search-attributes.ts';
-import { collectLines, killOnExit, ensureTemporalCli, freePort, isPortFree } from './tools.ts';
+import { incidentSearchAttributes } from '../../src/contract/search-attributes.ts';
+import { prepareNamespace, waitForTemporal } from './namespace.ts';
+import { freePort, isPortFree } from './ports.ts';
+import { startProcess } from './process.ts';
+import { ensureTemporalCli } from './tools/index.ts';
 
-export { freePort } from './tools.ts';
+export { freePort } from './ports.ts';
+
+/**
+ * SQLite settings of a dev server with a db file. WAL lets readers (visibility queries, the UI) run beside
+ * the one writer instead of blocking on it, and with WAL `synchronous=normal` syncs at checkpoints rather
+ * than on every commit: a crash of the server process loses nothing committed; only a power loss or OS
+ * crash can lose the last transactions.
+ */
+const SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
 
 /** Options of {@link startDevServer}. */
 export interface DevServerOptions {
@@ -18,7 +26,7 @@ export interface DevServerOptions {
   port?: number;
   /** Web UI port; a free one is picked if not given (ignored when headless). */
   uiPort?: number;
-  /** SQLite file to persist state in; in-memory (lost on exit) if not given. */
+  /** SQLite file to persist state in (WAL journal); in-memory (lost on exit) if not given. */
   dbFile?: string;
   /** No web UI. */
   headless?: boolean;
@@ -40,6 +48,11 @@ export interface DevServerOptions {
   detached?: boolean;
   /** More `temporal server start-dev` arguments. */
   extraArgs?: string[];
+  /**
+   * Gives up starting when it aborts: the server is stopped (and gone) before the promise rejects with the
+   * abort reason. No effect once started; use `stop()` then.
+   */
+  signal?: AbortSignal;
 }
 
 /** A running dev server. */
@@ -99,6 +112,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     }
   }
 
+  opts.signal?.throwIfAborted();
   const args = [
     'server',
     'start-dev',
@@ -113,63 +127,45 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     // Registered at start-up so they exist before any worker or client call (prepareNamespace re-checks).
     ...searchAttributeFlags(),
     ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]),
-    ...(opts.dbFile ? ['--db-filename', opts.dbFile] : []),
+    ...(opts.dbFile
+      ? ['--db-filename', opts.dbFile, ...SQLITE_PRAGMAS.flatMap((p) => ['--sqlite-pragma', p])]
+      : []),
     ...(opts.extraArgs ?? []),
   ];
-  const child = spawn(temporal, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: opts.detached ?? false,
-  });
-  killOnExit(child);
-
-  const tail: string[] = [];
-  // A stopping server logs a burst of "connection refused" warnings from its own internal clients.
-  const onOutput = collectLines(tail, 40, (line) => {
-    if (!stopping) log(line);
-  });
-  child.stdout.on('data', onOutput);
-  child.stderr.on('data', onOutput);
-
-  let hasExited = false;
   let stopping = false;
-  const exited = new Promise<number | null>((resolve) => {
-    const done = (code: number | null) => {
-      hasExited = true;
-      resolve(code);
-    };
-    child.once('exit', (code) => done(code));
-    child.once('error', (err) => {
-      tail.push(String(err));
-      done(null);
-    });
+  const proc = startProcess(temporal, args, {
+    detached: opts.detached ?? false,
+    // A stopping server logs a burst of "connection refused" warnings from its own internal clients.
+    onLine: (line) => {
+      if (!stopping) log(line);
+    },
   });
+  const exited = proc.exited.then((status) => status.code);
+  const failure = (what: string) => `temporal server start-dev ${what}:\n${proc.tail().join('\n')}`;
 
   const address = `127.0.0.1:${port}`;
   const kill9 = () => {
     stopping = true;
-    if (!hasExited) child.kill('SIGKILL');
+    proc.signal('SIGKILL');
   };
   const stop = async () => {
-    if (hasExited) return;
     stopping = true;
-    child.kill('SIGTERM');
-    const timedOut = await Promise.race([exited.then(() => false), sleep(10_000).then(() => true)]);
-    if (timedOut) {
-      child.kill('SIGKILL');
-      await exited;
-    }
+    await proc.stop(10_000);
   };
 
   try {
     // Fail fast with the server's own words if it exits (port taken, bad flag) instead of timing out.
     const giveUp = new AbortController();
-    const exitedEarly = exited.then((code) => {
+    const exitedEarly = proc.exited.then((status) => {
       giveUp.abort();
-      throw new Error(`temporal server start-dev exited with code ${String(code)}:\n${tail.join('\n')}`);
+      throw new Error(
+        failure(status.error ? 'could not be started' : `exited with code ${String(status.code)}`),
+      );
     });
     exitedEarly.catch(() => undefined); // a later exit, after start-up, is not an error here
+    const abort = opts.signal ? AbortSignal.any([giveUp.signal, opts.signal]) : giveUp.signal;
     const connection = await Promise.race([
-      waitForTemporal(address, opts.startTimeoutMs ?? 60_000, { signal: giveUp.signal }),
+      waitForTemporal(address, opts.startTimeoutMs ?? 60_000, { signal: abort }),
       exitedEarly,
     ]);
     try {
@@ -177,7 +173,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     } finally {
       await connection.close();
     }
-    if (hasExited) throw new Error(`temporal server start-dev exited during start-up:\n${tail.join('\n')}`);
+    opts.signal?.throwIfAborted();
+    if (proc.hasExited) throw new Error(failure('exited during start-up'));
   } catch (err) {
     await stop();
     throw err;
@@ -190,7 +187,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
     dbFile: opts.dbFile,
     namespace,
-    pid: child.pid ?? -1,
+    pid: proc.pid ?? -1,
     exited,
     stop,
     kill9,

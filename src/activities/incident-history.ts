@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { IncidentIdAttribute } from '../workflows/search-attributes.ts';
+import { IncidentIdAttribute } from '../contract/search-attributes.ts';
 
 /** What the activities need to know about earlier incidents of the same alert group. */
 export interface IncidentHistory {

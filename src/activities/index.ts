@@ -1,9 +1,10 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Notification } from '../domain/escalation.ts';
+import type { DeliveryResult } from '../domain/notices.ts';
 import type { Person } from '../domain/policy.ts';
 import type { IncidentHistory } from './incident-history.ts';
-import { SlackError } from './slack.ts';
-import type { SlackClient } from './slack.ts';
+import { SlackError } from './channels/slack.ts';
+import type { SlackClient } from './channels/slack.ts';
 
 /** What the activities need from the outside world; the worker builds the real ones. */
 export interface ActivityDeps {
@@ -21,8 +22,6 @@ export type Delivery =
       person: Pick<Person, 'name' | 'slack' | 'email' | 'phone'> | undefined;
       text: string;
     };
-
-export type DeliveryResult = { ok: true; detail: string } | { ok: false; error: string };
 
 export interface DeliverInput {
   incidentId: string;

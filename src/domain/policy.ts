@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
+import { templatePlaceholders } from './templates.ts';
 import { CHANNELS, IMPACTS, ROLES, SEVERITIES } from './severity.ts';
 import type { Impact, Role, Severity } from './severity.ts';
 
@@ -58,6 +59,27 @@ const severityPolicy = z.strictObject({
   notify: z.strictObject({ role, channels: z.array(channel).min(1) }),
   /** Slack channels (keys of `channels.slack.channels`) that get the incident posts. */
   posts: z.array(z.string()).default([]),
+  /*
+   * The severity's rules below are optional on purpose: a policy snapshot that
+   * a running incident received before a rule became a field has no value for
+   * it, and `severityRules()` (severity-rules.ts) gives a missing one the
+   * procedures' value. A zod default would only apply to a parsed file.
+   */
+  /** Slack channels that get only the resolution notice (#pno-engineering: "General engineering updates"). */
+  resolutionPosts: z.array(z.string()).optional(),
+  /** Resolving it needs a post-mortem (P0/P1). */
+  postmortemRequired: z.boolean().optional(),
+  /** Once mitigated, it resolves itself after `resolution.autoResolveAfter` without firing alerts (P2/P3). */
+  autoResolve: z.boolean().optional(),
+  /** What must be on record before an engineer may resolve it (P0: a commander and a security evaluation). */
+  resolveRequires: z
+    .strictObject({
+      commander: z.boolean().default(false),
+      securityEvaluation: z.boolean().default(false),
+    })
+    .optional(),
+  /** How often a status update is due ("Next Update"); a reminder is posted when one is late. `never`: none. */
+  updateReminderEvery: z.union([z.literal('never').transform(() => null), duration]).optional(),
 });
 
 const escalationRule = z.strictObject({
@@ -99,7 +121,7 @@ export const policySchema = z
     }),
     links: z
       .strictObject({
-        /** Base URL of the Temporal web UI, for "how to act" links. */
+        /** Base URL of the Temporal web UI, for "how to act" links; `TEMPORAL_UI_URL` overrides it. */
         webUi: z.string().default('http://127.0.0.1:8233'),
         statusPage: z.string().default(''),
         postmortemBase: z.string().default(''),
@@ -125,8 +147,8 @@ export const policySchema = z
         whenImpactCritical: z.array(role),
       }),
       matrix: z.partialRecord(role, matrixRow),
-      /** How often a reminder is posted while an update is due ("Next Update"). */
-      updateInterval: perSeverity(duration).default({}),
+      /** Moved to `severities.<P>.updateReminderEvery`; accepted only to say so. */
+      updateInterval: z.unknown().optional(),
     }),
     /** Who fills each role until on-call rotations exist: handles into `people`. */
     roles: z.partialRecord(role, z.array(handle)),
@@ -240,17 +262,42 @@ export const policySchema = z
       });
     }
     for (const s of SEVERITIES) {
-      policy.severities[s].posts.forEach((key, i) => {
-        if (!(key in policy.channels.slack.channels)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['severities', s, 'posts', i],
-            message: `"${key}" is not a key of channels.slack.channels`,
-          });
-        }
+      for (const field of ['posts', 'resolutionPosts'] as const) {
+        policy.severities[s][field]?.forEach((key, i) => {
+          if (!(key in policy.channels.slack.channels)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['severities', s, field, i],
+              message: `"${key}" is not a key of channels.slack.channels`,
+            });
+          }
+        });
+      }
+    }
+    if (policy.escalation.updateInterval !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['escalation', 'updateInterval'],
+        message: 'moved: set severities.<P0..P3>.updateReminderEvery instead (a duration, or never)',
       });
     }
+    // Every post names the incident and says how to act on it (DESIGN, "Escalation semantics").
+    for (const [name, template] of Object.entries(policy.templates)) {
+      const used = new Set(templatePlaceholders(template));
+      for (const needed of REQUIRED_PLACEHOLDERS) {
+        if (!used.has(needed)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['templates', name],
+            message: `must use the placeholder {{ ${needed} }} (every post names the incident and says how to act)`,
+          });
+        }
+      }
+    }
   });
+
+/** Placeholders every message template must use. */
+export const REQUIRED_PLACEHOLDERS = ['incident_id', 'title', 'how_to_act'] as const;
 
 export type Policy = z.output<typeof policySchema>;
 export type PolicyInput = z.input<typeof policySchema>;

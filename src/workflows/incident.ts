@@ -4,6 +4,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -12,42 +13,21 @@ import {
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Delivery, DeliveryResult, createActivities } from '../activities/index.ts';
-import type {
-  AcknowledgeInput,
-  AssignCommanderInput,
-  ChangeSeverityInput,
-  EscalateInput,
-  IncidentState,
-  MitigateInput,
-  PostUpdateInput,
-  ResolveInput,
-  SecurityEvaluationInput,
-} from '../domain/incident.ts';
-import type { Outgoing } from './incident-run.ts';
-import { IncidentRun } from './incident-run.ts';
+import type { Delivery, createActivities } from '../activities/index.ts';
+import type { IncidentState } from '../domain/incident.ts';
+import { IncidentLifecycle } from '../domain/lifecycle.ts';
+import type { Outgoing } from '../domain/lifecycle.ts';
+import type { DeliveryResult } from '../domain/notices.ts';
+import type { OperationName } from '../domain/operations.ts';
+import { incidentIdFrom } from '../contract/incident-id.ts';
 import {
-  IncidentEscalationLevelAttribute,
-  IncidentIdAttribute,
-  IncidentServiceAttribute,
-  IncidentSeverityAttribute,
-  IncidentStatusAttribute,
-  acknowledgeSignal,
-  acknowledgeUpdate,
+  OPERATION_LIST,
   alertsReceivedSignal,
-  assignCommanderUpdate,
-  changeSeverityUpdate,
-  escalateSignal,
-  escalateUpdate,
-  mitigateUpdate,
-  postUpdateSignal,
-  postUpdateUpdate,
-  recordSecurityEvaluationUpdate,
-  resolveSignal,
-  resolveUpdate,
+  incidentSearchAttributes,
+  searchAttributesOf,
   stateQuery,
-} from './messages.ts';
-import type { IncidentInput } from './messages.ts';
+} from '../contract/messages.ts';
+import type { IncidentInput } from '../contract/messages.ts';
 
 /**
  * Messages go out in one `deliver` activity per step of the incident, beside
@@ -71,15 +51,38 @@ const { deliver, findPreviousIncident } = proxyActivities<ReturnType<typeof crea
 /** Continue-as-new well before Temporal's history limits; tests force a small value. */
 const HISTORY_EVENTS_BEFORE_CONTINUE = 5_000;
 
-type Operation = Parameters<IncidentRun['refusal']>[0];
+/**
+ * Fixes that change the commands a running incident issues, each behind
+ * `patched()`: an incident whose history began before a fix replays (and
+ * goes on) without it. Decided once, when the run starts, so one run never
+ * mixes paths; a run that continues as new decides afresh (its history is new).
+ * The ids are permanent: remove one only with `deprecatePatch`, once no
+ * history without its marker can still be replayed.
+ */
+const PATCHES = {
+  /** An engineer's mitigation starts the P2/P3 quiet period; only an alert that starts firing reopens. */
+  quietAfterMitigation: 'quiet-period-after-engineer-mitigation',
+  /** A raised severity posts to the new severity's channels. */
+  postsOnSeverityRaise: 'posts-on-severity-raise',
+  /** Escalation deadlines keep firing while the run waits for deliveries before continuing as new. */
+  tickWhileDraining: 'tick-while-draining-before-continue-as-new',
+} as const;
 
 /**
  * The lifecycle of one incident: opened by an alert group or a declaration,
  * escalated on durable timers, acted on by engineers, closed when resolved.
  */
 export async function incidentWorkflow(input: IncidentInput): Promise<IncidentState> {
-  const run = new IncidentRun(input, workflowInfo().workflowId);
+  const behaviour = {
+    quietAfterMitigation: patched(PATCHES.quietAfterMitigation),
+    postsOnSeverityRaise: patched(PATCHES.postsOnSeverityRaise),
+  };
+  const tickWhileDraining = patched(PATCHES.tickWhileDraining);
+  const { workflowId, namespace } = workflowInfo();
+  const run = new IncidentLifecycle(input, input.policy, { workflowId, namespace, behaviour });
   const inFlight = new Set<Promise<void>>();
+  /** Nothing is left to record: every delivery has reported back and every handler has returned. */
+  const drained = () => inFlight.size === 0 && allHandlersFinished();
 
   const dispatch = () => {
     const outgoing = run.outbox.splice(0);
@@ -120,32 +123,21 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   // Upserts are commands (and visibility writes): only send what changed since the last publish.
   // The API set these at start (alert-born incidents), so the first publish sends nothing it need not.
   const startAttributes = workflowInfo().typedSearchAttributes;
-  let published = [
-    startAttributes.get(IncidentIdAttribute),
-    startAttributes.get(IncidentSeverityAttribute),
-    startAttributes.get(IncidentStatusAttribute),
-    startAttributes.get(IncidentServiceAttribute),
-    startAttributes.get(IncidentEscalationLevelAttribute),
-  ].join('|');
+  let published = incidentSearchAttributes.map((key) => startAttributes.get(key)).join('|');
   let publishedTitle =
     typeof workflowInfo().memo?.['title'] === 'string' ? String(workflowInfo().memo?.['title']) : '';
   const publish = () => {
     const state = run.state;
     if (!state) return;
-    const key = [state.id, state.severity, state.status, state.service, state.escalationLevel].join('|');
+    const attributes = searchAttributesOf(state);
+    const key = attributes.map((a) => a.value).join('|');
     if (state.title !== publishedTitle) {
       publishedTitle = state.title;
       upsertMemo({ title: state.title });
     }
     if (key === published) return;
     published = key;
-    upsertSearchAttributes([
-      { key: IncidentIdAttribute, value: state.id },
-      { key: IncidentSeverityAttribute, value: state.severity },
-      { key: IncidentStatusAttribute, value: state.status },
-      { key: IncidentServiceAttribute, value: state.service },
-      { key: IncidentEscalationLevelAttribute, value: state.escalationLevel },
-    ]);
+    upsertSearchAttributes(attributes);
     setCurrentDetails(
       [
         `**${state.id}** ${state.severity} · ${state.status} · escalation level ${state.escalationLevel}`,
@@ -159,42 +151,36 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     );
   };
   /** Every engineer operation: validated, applied, side effects dispatched, state returned. */
-  const operate = <T>(op: Operation, apply: (input: T, now: number) => void) => ({
-    validate: (arg: T) => {
-      const refusal = run.refusal(op, arg);
-      if (refusal) throw ApplicationFailure.nonRetryable(refusal, 'Refused');
-    },
-    handle: (arg: T): IncidentState => {
-      apply(arg, Date.now());
-      dispatch();
-      publish();
-      return run.state as IncidentState;
-    },
-    signal: (arg: T) => {
-      const refusal = run.refusal(op, arg);
-      const now = Date.now();
-      if (refusal) {
-        if (run.state) run.record(now, 'rejected', actorOf(arg), `${op} refused: ${refusal}`);
-        else log.warn('signal before the incident opened', { op });
-        return;
-      }
-      apply(arg, now);
-      dispatch();
-      publish();
-    },
-  });
-
-  const acknowledge = operate<AcknowledgeInput>('acknowledge', (a, now) => run.acknowledge(a, now));
-  const postUpdate = operate<PostUpdateInput>('postUpdate', (a, now) => run.postUpdate(a, now));
-  const escalate = operate<EscalateInput>('escalate', (a, now) => run.escalate(a, now));
-  const resolve = operate<ResolveInput>('resolve', (a, now) => run.resolve(a, now));
-  const severity = operate<ChangeSeverityInput>('changeSeverity', (a, now) => run.changeSeverity(a, now));
-  const commander = operate<AssignCommanderInput>('assignCommander', (a, now) => run.assignCommander(a, now));
-  const security = operate<SecurityEvaluationInput>('recordSecurityEvaluation', (a, now) =>
-    run.recordSecurityEvaluation(a, now),
-  );
-  const mitigate = operate<MitigateInput>('mitigate', (a, now) => run.mitigate(a, now));
-
+  const apply = (op: OperationName, arg: unknown, now: number) => {
+    run.apply(op, arg, now);
+    dispatch();
+    publish();
+  };
+  for (const op of OPERATION_LIST) {
+    setHandler(
+      op.update,
+      (arg) => {
+        apply(op.name, arg, Date.now());
+        return run.state as IncidentState;
+      },
+      {
+        validator: (arg) => {
+          const refusal = run.refusal(op.name, arg);
+          if (refusal) throw ApplicationFailure.nonRetryable(refusal, 'Refused');
+        },
+      },
+    );
+    if (op.signal) {
+      // One rule with the update's validator; a refused signal is recorded, never thrown (it would fail the task).
+      setHandler(op.signal, (arg) => {
+        const refusal = run.refusal(op.name, arg);
+        const now = Date.now();
+        if (!refusal) apply(op.name, arg, now);
+        else if (run.state) run.record(now, 'rejected', actorOf(arg), `${op.name} refused: ${refusal}`);
+        else log.warn('signal before the incident opened', { op: op.name });
+      });
+    }
+  }
   setHandler(stateQuery, () => {
     if (!run.state) throw new Error('the incident has not opened yet');
     return run.state;
@@ -204,18 +190,6 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     dispatch();
     publish();
   });
-  setHandler(acknowledgeSignal, acknowledge.signal);
-  setHandler(postUpdateSignal, postUpdate.signal);
-  setHandler(escalateSignal, escalate.signal);
-  setHandler(resolveSignal, resolve.signal);
-  setHandler(acknowledgeUpdate, acknowledge.handle, { validator: acknowledge.validate });
-  setHandler(postUpdateUpdate, postUpdate.handle, { validator: postUpdate.validate });
-  setHandler(escalateUpdate, escalate.handle, { validator: escalate.validate });
-  setHandler(resolveUpdate, resolve.handle, { validator: resolve.validate });
-  setHandler(changeSeverityUpdate, severity.handle, { validator: severity.validate });
-  setHandler(assignCommanderUpdate, commander.handle, { validator: commander.validate });
-  setHandler(recordSecurityEvaluationUpdate, security.handle, { validator: security.validate });
-  setHandler(mitigateUpdate, mitigate.handle, { validator: mitigate.validate });
 
   for (const batch of input.pendingBatches ?? []) run.receiveAlerts(batch, Date.now());
   run.openDeclared(Date.now());
@@ -236,35 +210,43 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     inFlight.add(link);
   }
 
+  const continueAsNewWithState = () =>
+    continueAsNew<typeof incidentWorkflow>({
+      ...input,
+      carried: { state: run.state as IncidentState, runtime: run.runtime },
+    });
   while (!run.resolved) {
     const now = Date.now();
     run.tick(now);
     dispatch();
     publish();
     if (run.resolved) break;
-    if (workflowInfo().historyLength >= continueAfter(input) || workflowInfo().continueAsNewSuggested) {
-      // Every handler has already applied its change to the state, so the state is complete to carry;
-      // only side effects still in flight must finish, or their outcome would be lost.
-      await condition(() => inFlight.size === 0 && allHandlersFinished());
+    // Every handler has already applied its change to the state, so the state is complete to carry;
+    // only side effects still in flight must finish, or their outcome would be lost.
+    const continuing =
+      workflowInfo().historyLength >= continueAfter(input) || workflowInfo().continueAsNewSuggested;
+    if (continuing && !tickWhileDraining) {
+      // Before the fix: no deadline fired until the deliveries were done (minutes, with Slack degraded).
+      await condition(drained);
       if (run.resolved) break;
-      await continueAsNew<typeof incidentWorkflow>({
-        ...input,
-        carried: { state: run.state as IncidentState, runtime: run.runtime },
-      });
+      await continueAsNewWithState();
     }
+    if (continuing && drained()) await continueAsNewWithState();
     const wakeAt = run.nextWakeAt(now);
     run.dirty = false;
-    if (wakeAt === undefined) await condition(() => run.dirty);
-    else await condition(() => run.dirty, Math.max(1, wakeAt - now));
+    // While deliveries drain before continuing as new, the loop goes on waking for deadlines.
+    const wake = continuing ? () => run.dirty || drained() : () => run.dirty;
+    if (wakeAt === undefined) await condition(wake);
+    else await condition(wake, Math.max(1, wakeAt - now));
   }
   publish();
   // Resolution notices go out before the run closes; waiting here is what keeps them from being lost.
-  await condition(() => inFlight.size === 0 && allHandlersFinished());
+  await condition(drained);
   const resolved = run.state as IncidentState;
   if (run.afterResolution.length > 0) {
     // The group fired again before this run closed: its next incident continues under the same workflow id.
     await continueAsNew<typeof incidentWorkflow>({
-      incidentId: `INC-${uuid4().replaceAll('-', '').slice(0, 8)}`,
+      incidentId: incidentIdFrom(uuid4()),
       policy: input.policy,
       previousIncidentId: resolved.id,
       pendingBatches: run.afterResolution,

@@ -1,15 +1,13 @@
+import { existsSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
 import { optionalTsToMs } from '@temporalio/common/lib/time.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevServer } from '../../scripts/lib/dev-server.ts';
 import type { DevServer } from '../../scripts/lib/dev-server.ts';
-import { ensureTemporalCli, ensureTestServer } from '../../scripts/lib/tools.ts';
-import { prepareNamespace } from '../../src/starter/namespace-setup.ts';
-import {
-  IncidentSeverityAttribute,
-  incidentSearchAttributes,
-} from '../../src/workflows/search-attributes.ts';
+import { ensureTemporalCli, ensureTestServer } from '../../scripts/lib/tools/index.ts';
+import { prepareNamespace } from '../../scripts/lib/namespace.ts';
+import { IncidentSeverityAttribute, incidentSearchAttributes } from '../../src/contract/search-attributes.ts';
 import { createTimeSkippingEnv, startTestDevServer } from '../support/temporal.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -40,6 +38,12 @@ describe('dev server', () => {
     for (const { name, type } of incidentSearchAttributes) {
       expect(customAttributes?.[name]).toBe(encodeSearchAttributeIndexedValueType(type));
     }
+  });
+
+  it('keeps its SQLite file in WAL mode (readers do not wait for the writer)', () => {
+    expect(server.dbFile).toBeDefined();
+    // SQLite keeps a `-wal` file beside the database while a WAL-mode connection is open.
+    expect(existsSync(`${server.dbFile}-wal`)).toBe(true);
   });
 
   it('keeps closed workflows 35 days', async () => {

@@ -6,9 +6,9 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentState } from '../../src/domain/incident.ts';
-import type { TemporalIncidents } from '../../src/starter/incidents.ts';
-import { alertGroupWorkflowId } from '../../src/starter/incidents.ts';
-import type { IncidentSummary } from '../../src/starter/incidents.ts';
+import type { TemporalIncidents } from '../../src/starter/client/incidents.ts';
+import { alertGroupWorkflowId } from '../../src/contract/workflow-ids.ts';
+import type { IncidentSummary } from '../../src/starter/client/incidents.ts';
 import { eventually, readMetric } from '../support/prometheus.ts';
 import type { Daemon, PrometheusApi } from '../support/prometheus.ts';
 import type { SlackStandIn } from '../support/slack-server.ts';

@@ -5,9 +5,10 @@ import type {
   IncidentGateway,
   IncidentSummary,
   IngestResult,
-  OperationName,
-} from '../../src/starter/incidents.ts';
-import { IncidentNotFoundError, alertGroupWorkflowId } from '../../src/starter/incidents.ts';
+} from '../../src/starter/client/incidents.ts';
+import type { OperationName } from '../../src/domain/operations.ts';
+import { IncidentNotFoundError } from '../../src/starter/client/incidents.ts';
+import { alertGroupWorkflowId } from '../../src/contract/workflow-ids.ts';
 
 /** An in-memory IncidentGateway that records what the API asked of Temporal. */
 export class FakeGateway implements IncidentGateway {

@@ -5,7 +5,6 @@
  * alerting rules (deploy/prometheus/rules.yml) with their windows and `for:` durations scaled from minutes to
  * seconds. Output is dropped unless `TEST_PROMETHEUS_LOG` is set; a failed start says why with the tail.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,8 +12,10 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { collectLines, killOnExit, ensurePrometheus, freePort } from '../../scripts/lib/tools.ts';
-import type { PrometheusTools } from '../../scripts/lib/tools.ts';
+import { freePort } from '../../scripts/lib/ports.ts';
+import { startProcess } from '../../scripts/lib/process.ts';
+import { ensurePrometheus } from '../../scripts/lib/tools/index.ts';
+import type { PrometheusTools } from '../../scripts/lib/tools/index.ts';
 
 /** The repository's alerting rules. */
 export const REPO_RULES_FILE = fileURLToPath(new URL('../../deploy/prometheus/rules.yml', import.meta.url));
@@ -130,39 +131,20 @@ async function startDaemon(
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const show = process.env['TEST_PROMETHEUS_LOG'] !== undefined;
-  const tail: string[] = [];
-  const child = spawn(bin, args(port, dir), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  killOnExit(child);
-  const onOutput = collectLines(tail, 40, (line) => {
-    if (show) process.stderr.write(`[${name}] ${line}\n`);
+  const child = startProcess(bin, args(port, dir), {
+    cwd: dir,
+    stopGraceMs: 5_000,
+    onLine: (line) => {
+      if (show) process.stderr.write(`[${name}] ${line}\n`);
+    },
   });
-  child.stdout.on('data', onOutput);
-  child.stderr.on('data', onOutput);
-  let hasExited = false;
-  const exited = new Promise<void>((resolve) => {
-    const done = () => {
-      hasExited = true;
-      resolve();
-    };
-    child.once('exit', done);
-    child.once('error', (err) => {
-      tail.push(String(err));
-      done();
-    });
-  });
+  const tail = () => child.tail().join('\n');
 
   let stopped = false;
   const stop = async () => {
     if (!stopped) {
       stopped = true;
-      if (!hasExited) {
-        child.kill('SIGTERM');
-        const timedOut = await Promise.race([exited.then(() => false), sleep(5_000).then(() => true)]);
-        if (timedOut) {
-          child.kill('SIGKILL');
-          await exited;
-        }
-      }
+      await child.stop();
     }
     await rm(dir, { recursive: true, force: true });
   };
@@ -170,14 +152,14 @@ async function startDaemon(
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (hasExited) throw new Error(`${name} exited during start-up:\n${tail.join('\n')}`);
+      if (child.hasExited) throw new Error(`${name} exited during start-up:\n${tail()}`);
       const ready = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) }).then(
         (r) => r.ok,
         () => false,
       );
       if (ready) break;
       if (Date.now() > deadline)
-        throw new Error(`${name} not ready at ${url} within ${timeoutMs} ms:\n${tail.join('\n')}`);
+        throw new Error(`${name} not ready at ${url} within ${timeoutMs} ms:\n${tail()}`);
       await sleep(100);
     }
   } catch (err) {
@@ -190,7 +172,7 @@ async function startDaemon(
     port,
     pid: child.pid ?? -1,
     dir,
-    logTail: () => [...tail],
+    logTail: () => child.tail(),
     stop,
   };
 }

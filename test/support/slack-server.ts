@@ -1,114 +1,366 @@
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import { HttpStandIn, Recorded, answerFailure, mediaType, sendJson } from './stand-in.ts';
+import type { InjectedFailure, ReceivedRequest } from './stand-in.ts';
 
 export interface SlackPost {
   token: string;
   channel: string;
   text: string;
   at: number;
+  ts: string;
+  threadTs?: string;
+  blocks?: unknown[];
+  /** How the client encoded the request, as Slack accepts both. */
+  encoding: 'json' | 'form';
+}
+
+export interface SlackEphemeral {
+  channel: string;
+  user: string;
+  text: string;
+  blocks?: unknown[];
+  threadTs?: string;
+  at: number;
+}
+
+export interface SlackWebhookPost {
+  text?: string;
+  blocks?: unknown[];
+  at: number;
+}
+
+export interface SlackChannelRecord {
+  id: string;
+  name: string;
+  isPrivate: boolean;
+  archived: boolean;
+  members: Set<string>;
 }
 
 /**
- * A local stand-in for the Slack Web API's `chat.postMessage`, as strict as
- * Slack about the request: POST, bearer token, JSON body with a channel and
- * text or blocks. Failures can be injected to test retries.
+ * What to answer instead of success. The legacy names: `http500`, `ratelimited`
+ * (HTTP 429, Retry-After 1), `ok_false` (`fatal_error`), `hang`; `{ okFalse }`
+ * answers HTTP 200 `{ok:false, error}`; an InjectedFailure any status.
  */
-export class SlackStandIn {
-  readonly posts: SlackPost[] = [];
+export type SlackFailure = 'http500' | 'ratelimited' | 'ok_false' | { okFalse: string } | InjectedFailure;
+
+const USER_ID = /^[UW][A-Z0-9]+$/;
+const CHANNEL_NAME = /^[a-z0-9_-]+$/;
+const TEXT_MAX = 40_000;
+const SECTION_TEXT_MAX = 3_000;
+const BLOCKS_MAX = 50;
+
+/**
+ * A local stand-in for Slack: the Web API methods the project uses
+ * (`chat.postMessage`, `chat.postEphemeral`, `conversations.create`,
+ * `.invite`, `.archive`, `.list`) under `<url>/api`, and an incoming
+ * webhook. As strict as Slack about requests: POST, a bearer token (or a
+ * `token` form field), a JSON or form-encoded body, channel and user ids,
+ * text length, Block Kit shapes (an array of objects with `type`; section
+ * text within 3,000), `thread_ts` naming a message in that channel.
+ * Failures are injected in `failures`, consumed one per valid request.
+ */
+export class SlackStandIn extends HttpStandIn {
   /** Next answers to give instead of success, consumed in order. */
-  readonly failures: ('http500' | 'ratelimited' | 'ok_false' | 'hang')[] = [];
-  private readonly server: Server;
+  readonly failures: SlackFailure[] = [];
+  readonly postLog = new Recorded<SlackPost>('Slack posts');
+  readonly ephemerals = new Recorded<SlackEphemeral>('Slack ephemeral messages');
+  readonly webhookPosts = new Recorded<SlackWebhookPost>('Slack webhook posts');
+  /** Channels created or archived through the API, by id. */
+  readonly channelsById = new Map<string, SlackChannelRecord>();
+  /** The incoming webhook's path (its secret part, like Slack's). */
+  readonly webhookPath: string;
   private readonly token: string;
   private readonly channels: Set<string> | undefined;
-  private waiters: { count: number; resolve: () => void }[] = [];
   private ts = 1_700_000_000;
+  private nextChannel = 1;
 
-  constructor(options: { token: string; channels?: string[] }) {
+  constructor(options: { token: string; channels?: string[]; webhookPath?: string }) {
+    super();
     this.token = options.token;
     this.channels = options.channels ? new Set(options.channels) : undefined;
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.webhookPath = options.webhookPath ?? '/services/T0000000001/B0000000001/abcdefghijklmnopqrstuvwx';
   }
 
+  /** Listens; answers the Web API base, `http://127.0.0.1:<port>/api` (SLACK_API_URL). */
   async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    const { port } = this.server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}/api`;
+    return `${await this.listen()}/api`;
   }
 
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  /** The incoming webhook's URL (SLACK_WEBHOOK_URL). */
+  get webhookUrl(): string {
+    return `${this.baseUrl}${this.webhookPath}`;
+  }
+
+  /** Messages posted with chat.postMessage, in order. */
+  get posts(): SlackPost[] {
+    return this.postLog.items;
   }
 
   /** Resolves once `count` messages have arrived. */
   waitForPosts(count: number, timeoutMs = 30_000): Promise<SlackPost[]> {
-    if (this.posts.length >= count) return Promise.resolve(this.posts);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`only ${this.posts.length} of ${count} Slack posts arrived`)),
-        timeoutMs,
-      );
-      this.waiters.push({
-        count,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve(this.posts);
-        },
-      });
-    });
+    return this.postLog.waitFor(count, timeoutMs);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-      res.end(JSON.stringify(body));
+  /** Adds a channel as if someone had created it in Slack (e.g. to test `name_taken`). */
+  addChannel(name: string, options: { archived?: boolean; isPrivate?: boolean } = {}): SlackChannelRecord {
+    const record: SlackChannelRecord = {
+      id: `C${String(this.nextChannel++).padStart(8, '0')}`,
+      name,
+      isPrivate: options.isPrivate ?? false,
+      archived: options.archived ?? false,
+      members: new Set(),
     };
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    if (req.method !== 'POST' || req.url !== '/api/chat.postMessage')
-      return reply(404, { ok: false, error: 'unknown_method' });
-    const auth = req.headers.authorization ?? '';
-    if (!auth.startsWith('Bearer ')) return reply(200, { ok: false, error: 'not_authed' });
-    if (auth.slice(7) !== this.token) return reply(200, { ok: false, error: 'invalid_auth' });
-    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
-      return reply(200, { ok: false, error: 'invalid_form_data' });
-    }
-    let body: { channel?: unknown; text?: unknown; blocks?: unknown };
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
-    } catch {
-      return reply(200, { ok: false, error: 'invalid_json' });
-    }
-    if (typeof body.channel !== 'string' || body.channel === '')
-      return reply(200, { ok: false, error: 'channel_not_found' });
-    if (typeof body.text !== 'string' && !Array.isArray(body.blocks))
-      return reply(200, { ok: false, error: 'no_text' });
-    if (typeof body.text === 'string' && body.text.length > 40_000)
-      return reply(200, { ok: false, error: 'msg_too_long' });
-    const failure = this.failures.shift();
-    if (failure === 'http500') return reply(500, { ok: false, error: 'internal_error' });
-    if (failure === 'ratelimited')
-      return reply(429, { ok: false, error: 'ratelimited' }, { 'retry-after': '1' });
-    if (failure === 'ok_false') return reply(200, { ok: false, error: 'fatal_error' });
-    if (failure === 'hang') return; // never answers: the client's timeout must fire
-    const isUser = /^[UW][A-Z0-9]+$/.test(body.channel);
-    if (this.channels && !isUser && !this.channels.has(body.channel))
-      return reply(200, { ok: false, error: 'channel_not_found' });
-    this.ts += 1;
-    this.posts.push({
-      token: auth.slice(7),
-      channel: body.channel,
-      text: typeof body.text === 'string' ? body.text : '',
-      at: Date.now(),
-    });
-    for (const w of this.waiters.filter((w) => this.posts.length >= w.count)) w.resolve();
-    this.waiters = this.waiters.filter((w) => this.posts.length < w.count);
-    return reply(200, {
-      ok: true,
-      channel: body.channel,
-      ts: `${this.ts}.000100`,
-      message: { text: body.text },
-    });
+    this.channelsById.set(record.id, record);
+    return record;
   }
+
+  protected handle(request: ReceivedRequest, res: ServerResponse): void {
+    if (request.path === this.webhookPath) return this.webhook(request, res);
+    const method = /^\/api\/([a-zA-Z.]+)$/.exec(request.path)?.[1];
+    if (request.method !== 'POST' || !method)
+      return sendJson(res, 404, { ok: false, error: 'unknown_method' });
+    const args = parseArgs(request);
+    const reply = (body: Record<string, unknown>) => sendJson(res, 200, body);
+    if (!args) return reply({ ok: false, error: 'invalid_json' });
+    if (args === 'bad_type') return reply({ ok: false, error: 'invalid_form_data' });
+    const auth = request.headers.authorization ?? '';
+    const token = auth.startsWith('Bearer ')
+      ? auth.slice(7)
+      : typeof args.body.token === 'string'
+        ? args.body.token
+        : '';
+    if (!token) return reply({ ok: false, error: 'not_authed' });
+    if (token !== this.token) return reply({ ok: false, error: 'invalid_auth' });
+    const answer = this.method(method, args.body, token, args.encoding);
+    if ('error' in answer) return reply(answer);
+    // Validation first, as Slack does; then an injected failure stands in for a valid request's answer.
+    const failure = this.failures.shift();
+    if (failure !== undefined) return this.fail(res, failure);
+    return reply(answer.commit());
+  }
+
+  private fail(res: ServerResponse, failure: SlackFailure): void {
+    if (failure === 'http500') return sendJson(res, 500, { ok: false, error: 'internal_error' });
+    if (failure === 'ratelimited')
+      return sendJson(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': '1' });
+    if (failure === 'ok_false') return sendJson(res, 200, { ok: false, error: 'fatal_error' });
+    if (typeof failure === 'object' && 'okFalse' in failure)
+      return sendJson(res, 200, { ok: false, error: failure.okFalse });
+    return answerFailure(res, failure);
+  }
+
+  /** Validates a call; answers its refusal, or how to commit it (run only when no failure is injected). */
+  private method(
+    method: string,
+    body: Record<string, unknown>,
+    token: string,
+    encoding: 'json' | 'form',
+  ): { ok: false; error: string } | { commit: () => Record<string, unknown> } {
+    const refuse = (error: string) => ({ ok: false as const, error });
+    switch (method) {
+      case 'chat.postMessage':
+      case 'chat.postEphemeral': {
+        const channel = this.findPostable(body.channel);
+        if (typeof channel === 'string' && channel.startsWith('!')) return refuse(channel.slice(1));
+        const content = validateContent(body);
+        if (typeof content === 'string') return refuse(content);
+        const threadTs =
+          typeof body.thread_ts === 'string' && body.thread_ts !== '' ? body.thread_ts : undefined;
+        if (threadTs && !this.posts.some((p) => p.channel === channel && p.ts === threadTs))
+          return refuse('thread_not_found');
+        if (method === 'chat.postEphemeral') {
+          if (typeof body.user !== 'string' || !USER_ID.test(body.user)) return refuse('user_not_found');
+          const user = body.user;
+          return {
+            commit: () => {
+              this.ts += 1;
+              this.ephemerals.push({
+                channel: String(channel),
+                user,
+                ...content,
+                ...(threadTs ? { threadTs } : {}),
+                at: Date.now(),
+              });
+              return { ok: true, message_ts: `${this.ts}.000200` };
+            },
+          };
+        }
+        return {
+          commit: () => {
+            this.ts += 1;
+            const ts = `${this.ts}.000100`;
+            this.postLog.push({
+              token,
+              channel: String(channel),
+              text: content.text,
+              at: Date.now(),
+              ts,
+              encoding,
+              ...(content.blocks ? { blocks: content.blocks } : {}),
+              ...(threadTs ? { threadTs } : {}),
+            });
+            return { ok: true, channel, ts, message: { text: content.text } };
+          },
+        };
+      }
+      case 'conversations.create': {
+        const name = body.name;
+        if (typeof name !== 'string' || name === '') return refuse('invalid_name_required');
+        if (name.length > 80) return refuse('invalid_name_maxlength');
+        if (!CHANNEL_NAME.test(name)) return refuse('invalid_name_specials');
+        if ([...this.channelsById.values()].some((c) => c.name === name)) return refuse('name_taken');
+        const isPrivate = body.is_private === true || body.is_private === 'true';
+        return {
+          commit: () => {
+            const c = this.addChannel(name, { isPrivate });
+            return { ok: true, channel: channelJson(c) };
+          },
+        };
+      }
+      case 'conversations.invite': {
+        const c = this.channelsById.get(String(body.channel));
+        if (!c) return refuse('channel_not_found');
+        if (c.archived) return refuse('is_archived');
+        if (typeof body.users !== 'string' || body.users === '') return refuse('no_user');
+        const users = body.users.split(',').map((u) => u.trim());
+        if (users.some((u) => !USER_ID.test(u))) return refuse('user_not_found');
+        if (users.every((u) => c.members.has(u))) return refuse('already_in_channel');
+        return {
+          commit: () => {
+            for (const u of users) c.members.add(u);
+            return { ok: true, channel: channelJson(c) };
+          },
+        };
+      }
+      case 'conversations.archive': {
+        const c = this.channelsById.get(String(body.channel));
+        if (!c) return refuse('channel_not_found');
+        if (c.archived) return refuse('already_archived');
+        return {
+          commit: () => {
+            c.archived = true;
+            return { ok: true };
+          },
+        };
+      }
+      case 'conversations.list': {
+        const limit = Math.min(1000, Math.max(1, Number(body.limit ?? 100) || 100));
+        const start =
+          typeof body.cursor === 'string' && body.cursor
+            ? Number(Buffer.from(body.cursor, 'base64').toString())
+            : 0;
+        const excludeArchived = body.exclude_archived === true || body.exclude_archived === 'true';
+        return {
+          commit: () => {
+            const all = [...this.channelsById.values()].filter((c) => !excludeArchived || !c.archived);
+            const page = all.slice(start, start + limit);
+            const next =
+              start + limit < all.length ? Buffer.from(String(start + limit)).toString('base64') : '';
+            return { ok: true, channels: page.map(channelJson), response_metadata: { next_cursor: next } };
+          },
+        };
+      }
+      default:
+        return refuse('unknown_method');
+    }
+  }
+
+  /** The channel a message may go to, or `!<error>`. */
+  private findPostable(value: unknown): string {
+    if (typeof value !== 'string' || value === '') return '!channel_not_found';
+    if (USER_ID.test(value)) return value;
+    const created = this.channelsById.get(value);
+    if (created) return created.archived ? '!is_archived' : value;
+    if (this.channels && !this.channels.has(value)) return '!channel_not_found';
+    return value;
+  }
+
+  private webhook(request: ReceivedRequest, res: ServerResponse): void {
+    const text = (status: number, body: string): void => {
+      res.writeHead(status, { 'content-type': 'text/html' }).end(body);
+    };
+    if (request.method !== 'POST') return text(405, 'invalid_method');
+    if (mediaType(request.headers) !== 'application/json') return text(400, 'invalid_payload');
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(request.body) as Record<string, unknown>;
+    } catch {
+      return text(400, 'invalid_payload');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return text(400, 'invalid_payload');
+    const content = validateContent(body);
+    if (typeof content === 'string') return text(400, content);
+    const failure = this.failures.shift();
+    if (failure !== undefined) {
+      if (failure === 'http500') return text(500, 'internal_error');
+      if (failure === 'ratelimited') {
+        res.writeHead(429, { 'retry-after': '1' }).end('rate_limited');
+        return;
+      }
+      if (failure === 'ok_false' || (typeof failure === 'object' && 'okFalse' in failure))
+        return text(400, failure === 'ok_false' ? 'invalid_payload' : failure.okFalse);
+      return answerFailure(res, failure);
+    }
+    this.webhookPosts.push({ ...content, at: Date.now() });
+    return text(200, 'ok');
+  }
+}
+
+function channelJson(c: SlackChannelRecord) {
+  return { id: c.id, name: c.name, is_channel: true, is_private: c.isPrivate, is_archived: c.archived };
+}
+
+/** The body of a JSON or form-encoded Web API call; `blocks` in a form is a JSON string, as clients send it. */
+function parseArgs(
+  request: ReceivedRequest,
+): { body: Record<string, unknown>; encoding: 'json' | 'form' } | 'bad_type' | undefined {
+  const type = mediaType(request.headers);
+  if (type === 'application/json') {
+    try {
+      const body = JSON.parse(request.body) as unknown;
+      return typeof body === 'object' && body !== null && !Array.isArray(body)
+        ? { body: body as Record<string, unknown>, encoding: 'json' }
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  if (type === 'application/x-www-form-urlencoded') {
+    const body: Record<string, unknown> = Object.fromEntries(new URLSearchParams(request.body));
+    if (typeof body.blocks === 'string') {
+      try {
+        body.blocks = JSON.parse(body.blocks) as unknown;
+      } catch {
+        body.blocks = 'invalid';
+      }
+    }
+    return { body, encoding: 'form' };
+  }
+  return 'bad_type';
+}
+
+/** Text and blocks as Slack checks them: one of them present, text ≤ 40,000, blocks well-formed. */
+function validateContent(body: Record<string, unknown>): { text: string; blocks?: unknown[] } | string {
+  const hasText = typeof body.text === 'string' && body.text !== '';
+  if (body.blocks !== undefined) {
+    if (!Array.isArray(body.blocks) || body.blocks.length > BLOCKS_MAX) return 'invalid_blocks';
+    for (const block of body.blocks as unknown[]) {
+      if (
+        typeof block !== 'object' ||
+        block === null ||
+        typeof (block as { type?: unknown }).type !== 'string'
+      )
+        return 'invalid_blocks';
+      const b = block as { type: string; text?: { type?: unknown; text?: unknown } };
+      if (b.type === 'section' && b.text !== undefined) {
+        if (b.text.type !== 'mrkdwn' && b.text.type !== 'plain_text') return 'invalid_blocks';
+        if (typeof b.text.text !== 'string' || b.text.text.length > SECTION_TEXT_MAX) return 'invalid_blocks';
+      }
+    }
+  }
+  if (!hasText && !Array.isArray(body.blocks)) return 'no_text';
+  const text = typeof body.text === 'string' ? body.text : '';
+  if (text.length > TEXT_MAX) return 'msg_too_long';
+  return Array.isArray(body.blocks) ? { text, blocks: body.blocks as unknown[] } : { text };
 }

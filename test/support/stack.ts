@@ -4,8 +4,8 @@ import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { loadSettings } from '../../src/config.ts';
 import type { Settings } from '../../src/config.ts';
-import { TemporalIncidents } from '../../src/starter/incidents.ts';
-import { startApi } from '../../src/starter/listen.ts';
+import { TemporalIncidents } from '../../src/starter/client/incidents.ts';
+import { startApi } from '../../src/starter/api/server.ts';
 import { createWorker } from '../../src/worker.ts';
 import { SlackStandIn } from './slack-server.ts';
 

@@ -1,6 +1,6 @@
 /**
  * Temporal servers for tests: Temporal's time-skipping test server (workflow tests) and a real dev server
- * (e2e tests). Both use the tools provisioned by scripts/lib/tools.ts, never a download at test time.
+ * (e2e tests). Both use the tools provisioned by scripts/lib/tools/, never a download at test time.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,8 +9,8 @@ import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/se
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer } from '../../scripts/lib/dev-server.ts';
 import type { DevServer, DevServerOptions } from '../../scripts/lib/dev-server.ts';
-import { ensureTestServer } from '../../scripts/lib/tools.ts';
-import { incidentSearchAttributes } from '../../src/workflows/search-attributes.ts';
+import { ensureTestServer } from '../../scripts/lib/tools/index.ts';
+import { incidentSearchAttributes } from '../../src/contract/search-attributes.ts';
 
 /**
  * A time-skipping test environment backed by the Java test server from the tool cache

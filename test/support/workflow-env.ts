@@ -9,8 +9,8 @@ import { toAlertBatch } from '../../src/domain/alert-mapping.ts';
 import { webhookPayloadSchema } from '../../src/domain/alertmanager.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 import { WORKFLOWS_PATH } from '../../src/worker.ts';
-import { alertsReceivedSignal } from '../../src/workflows/messages.ts';
-import type { IncidentInput } from '../../src/workflows/messages.ts';
+import { alertsReceivedSignal } from '../../src/contract/messages.ts';
+import type { IncidentInput } from '../../src/contract/messages.ts';
 import { alertmanagerPayload } from './alerts.ts';
 import type { TestAlert } from './alerts.ts';
 

@@ -1,8 +1,9 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities/index.ts';
-import type { Delivery, DeliveryResult } from '../../src/activities/index.ts';
-import { SlackError } from '../../src/activities/slack.ts';
+import type { Delivery } from '../../src/activities/index.ts';
+import type { DeliveryResult } from '../../src/domain/notices.ts';
+import { SlackError } from '../../src/activities/channels/slack.ts';
 import type { Notification } from '../../src/domain/escalation.ts';
 
 function activities(fail: (channel: string) => Error | undefined) {

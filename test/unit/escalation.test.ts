@@ -7,15 +7,10 @@ import {
   escalationTargets,
   openEscalation,
   pendingEscalations,
-  simulate,
-  simulationSteps,
 } from '../../src/domain/escalation.ts';
-import type {
-  EscalationState,
-  IncidentFacts,
-  Notification,
-  SimulateOptions,
-} from '../../src/domain/escalation.ts';
+import type { EscalationState, IncidentFacts, Notification } from '../../src/domain/escalation.ts';
+import { simulate, simulationSteps } from '../../src/domain/simulation.ts';
+import type { SimulateOptions } from '../../src/domain/simulation.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 import { SEVERITIES, moreSevere } from '../../src/domain/severity.ts';
 import type { Impact, Severity } from '../../src/domain/severity.ts';

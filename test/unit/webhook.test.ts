@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/starter/server.ts';
+import { buildApp } from '../../src/starter/api/app.ts';
 import { alertmanagerPayload } from '../support/alerts.ts';
 import { FakeGateway } from '../support/fake-gateway.ts';
 import { loadDefaultPolicy } from '../support/policy.ts';

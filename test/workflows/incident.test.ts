@@ -1,25 +1,13 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SlackError } from '../../src/activities/slack.ts';
+import { SlackError } from '../../src/activities/channels/slack.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
-import {
-  acknowledgeSignal,
-  acknowledgeUpdate,
-  alertsReceivedSignal,
-  assignCommanderUpdate,
-  changeSeverityUpdate,
-  escalateUpdate,
-  mitigateUpdate,
-  postUpdateSignal,
-  postUpdateUpdate,
-  recordSecurityEvaluationUpdate,
-  resolveUpdate,
-  stateQuery,
-} from '../../src/workflows/messages.ts';
+import { OPERATIONS, alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts';
 import { loadDefaultPolicy, policyWith } from '../support/policy.ts';
 import { createTimeSkippingEnv } from '../support/temporal.ts';
 import { alertBatch, createHarness, startAlertIncident, workflowBundle } from '../support/workflow-env.ts';
+import { slackDegradedAtContinueAsNew } from './scenarios.ts';
 
 const policy = loadDefaultPolicy();
 let env: TestWorkflowEnvironment;
@@ -143,7 +131,7 @@ describe('incident workflow: opening and routing', () => {
       const { handle } = await startAlertIncident(env, h, policy, [P1_ALERT]);
       await env.sleep('1 second');
       // The engineer can act while Slack is down.
-      const acked = await handle.executeUpdate(acknowledgeUpdate, { args: [{ by: 'alice' }] });
+      const acked = await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
       expect(acked.status).toBe('acknowledged');
       await env.sleep('10 minutes');
       const state = await handle.query(stateQuery);
@@ -187,7 +175,7 @@ describe('incident workflow: escalation on durable timers', () => {
     await h.run(async () => {
       const { handle } = await startAlertIncident(env, h, policy, [P1_ALERT]);
       await env.sleep('2 minutes');
-      await handle.executeUpdate(acknowledgeUpdate, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
       await env.sleep('10 minutes');
       let state = await handle.query(stateQuery);
       expect(state.escalationLevel).toBe(0);
@@ -206,9 +194,9 @@ describe('incident workflow: escalation on durable timers', () => {
     const h = await createHarness(env);
     await h.run(async () => {
       const { handle } = await startAlertIncident(env, h, policy, [P0_ALERT]);
-      await handle.executeUpdate(acknowledgeUpdate, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
       await env.sleep('25 minutes');
-      await handle.executeUpdate(postUpdateUpdate, {
+      await handle.executeUpdate(OPERATIONS.postUpdate.update, {
         args: [{ by: 'alice', message: 'rolling back', actions: ['rollback'] }],
       });
       await env.sleep('10 minutes'); // 35 min: 10 min after the update, no no_progress yet
@@ -231,7 +219,7 @@ describe('incident workflow: escalation on durable timers', () => {
     const h = await createHarness(env);
     await h.run(async () => {
       const { handle } = await startAlertIncident(env, h, policy, [P1_ALERT]);
-      await handle.executeUpdate(acknowledgeUpdate, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
       await env.sleep('119 minutes');
       const reminders = () => h.recorder.posts.filter((p) => p.text.startsWith('⏰'));
       expect(reminders()).toHaveLength(0);
@@ -239,7 +227,7 @@ describe('incident workflow: escalation on durable timers', () => {
       expect(reminders()).toHaveLength(1);
       expect(reminders()[0]).toMatchObject({ channel: '#pno-incidents' });
       const before = (await handle.query(stateQuery)).nextUpdateDue;
-      const updated = await handle.executeUpdate(postUpdateUpdate, {
+      const updated = await handle.executeUpdate(OPERATIONS.postUpdate.update, {
         args: [{ by: 'alice', message: 'still digging' }],
       });
       expect(Date.parse(updated.nextUpdateDue ?? '')).toBeGreaterThan(Date.parse(before ?? ''));
@@ -251,12 +239,14 @@ describe('incident workflow: escalation on durable timers', () => {
     const h = await createHarness(env);
     await h.run(async () => {
       const { handle } = await startAlertIncident(env, h, policy, [P2_ALERT]);
-      let state = await handle.executeUpdate(escalateUpdate, {
+      let state = await handle.executeUpdate(OPERATIONS.escalate.update, {
         args: [{ by: 'alice', reason: 'needs the lead' }],
       });
       expect(state.escalationLevel).toBe(1);
       expect(state.notified.find((n) => n.who === 'bob')?.reason).toBe('manual');
-      state = await handle.executeUpdate(changeSeverityUpdate, { args: [{ by: 'alice', severity: 'P0' }] });
+      state = await handle.executeUpdate(OPERATIONS.changeSeverity.update, {
+        args: [{ by: 'alice', severity: 'P0' }],
+      });
       expect(state.severity).toBe('P0');
       expect(state.escalationLevel).toBe(2);
       expect(
@@ -302,10 +292,10 @@ describe('incident workflow: engineers', () => {
     await h.run(async () => {
       const { handle } = await startAlertIncident(env, h, policy, [P1_ALERT]);
       await env.sleep('1 second');
-      await expect(handle.executeUpdate(acknowledgeUpdate, { args: [{ by: 'mallory' }] })).rejects.toThrow(
-        WorkflowUpdateFailedError,
-      );
-      await handle.signal(acknowledgeSignal, { by: 'mallory' });
+      await expect(
+        handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'mallory' }] }),
+      ).rejects.toThrow(WorkflowUpdateFailedError);
+      await handle.signal(OPERATIONS.acknowledge.signal, { by: 'mallory' });
       await env.sleep('1 second');
       const state = await handle.query(stateQuery);
       expect(state.status).toBe('triggered');
@@ -325,19 +315,25 @@ describe('incident workflow: engineers', () => {
     const h = await createHarness(env);
     await h.run(async () => {
       const { handle, incidentId } = await startAlertIncident(env, h, policy, [P0_ALERT]);
-      await handle.executeUpdate(acknowledgeUpdate, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
       const resolve = { by: 'alice', rootCause: 'bad deploy', prevention: 'canary' };
-      await expect(handle.executeUpdate(resolveUpdate, { args: [resolve] })).rejects.toMatchObject({
+      await expect(
+        handle.executeUpdate(OPERATIONS.resolve.update, { args: [resolve] }),
+      ).rejects.toMatchObject({
         cause: { message: expect.stringContaining('needs an incident commander') },
       });
-      await handle.executeUpdate(assignCommanderUpdate, { args: [{ by: 'alice', commander: 'carol' }] });
-      await expect(handle.executeUpdate(resolveUpdate, { args: [resolve] })).rejects.toMatchObject({
+      await handle.executeUpdate(OPERATIONS.assignCommander.update, {
+        args: [{ by: 'alice', commander: 'carol' }],
+      });
+      await expect(
+        handle.executeUpdate(OPERATIONS.resolve.update, { args: [resolve] }),
+      ).rejects.toMatchObject({
         cause: { message: expect.stringContaining('needs a security evaluation') },
       });
-      await handle.executeUpdate(recordSecurityEvaluationUpdate, {
+      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
         args: [{ by: 'dave', finding: 'no breach', related: false }],
       });
-      const state = await handle.executeUpdate(resolveUpdate, { args: [resolve] });
+      const state = await handle.executeUpdate(OPERATIONS.resolve.update, { args: [resolve] });
       expect(state).toMatchObject({
         status: 'resolved',
         resolvedBy: 'alice',
@@ -382,8 +378,10 @@ describe('incident workflow: engineers', () => {
       await p1.handle.signal(alertsReceivedSignal, alertBatch(policy, { alerts: [P1_ALERT] }));
       await env.sleep('1 second');
       expect((await p1.handle.query(stateQuery)).status).toBe('triggered');
-      await p1.handle.executeUpdate(mitigateUpdate, { args: [{ by: 'alice' }] });
-      await p1.handle.executeUpdate(resolveUpdate, { args: [{ by: 'alice', rootCause: 'fixed' }] });
+      await p1.handle.executeUpdate(OPERATIONS.mitigate.update, { args: [{ by: 'alice' }] });
+      await p1.handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'alice', rootCause: 'fixed' }],
+      });
     });
   });
 
@@ -392,7 +390,7 @@ describe('incident workflow: engineers', () => {
     await h.run(async () => {
       const { handle, incidentId } = await startAlertIncident(env, h, policy, [P2_ALERT]);
       const firstRunId = (await handle.describe()).runId;
-      await handle.executeUpdate(resolveUpdate, { args: [{ by: 'alice', rootCause: 'fixed' }] });
+      await handle.executeUpdate(OPERATIONS.resolve.update, { args: [{ by: 'alice', rootCause: 'fixed' }] });
       // Before the run closes (its resolution notice is still being posted) the group fires again.
       await handle.signal(alertsReceivedSignal, alertBatch(policy, { alerts: [P2_ALERT] }));
       await env.sleep('5 seconds');
@@ -416,7 +414,7 @@ describe('incident workflow: engineers', () => {
       const firstRunId = (await handle.describe()).runId;
       // Signals (what engineers send from the web UI) are buffered by the server across continue-as-new.
       for (let i = 0; i < 12; i += 1) {
-        await handle.signal(postUpdateSignal, { by: 'alice', message: `update ${i}` });
+        await handle.signal(OPERATIONS.postUpdate.signal, { by: 'alice', message: `update ${i}` });
         await env.sleep('1 second');
       }
       await env.sleep('1 minute');
@@ -427,7 +425,7 @@ describe('incident workflow: engineers', () => {
       expect(state.timeline.filter((t) => t.kind === 'update').map((t) => t.message)).toEqual(
         Array.from({ length: 12 }, (_, i) => `update ${i}`),
       );
-      await latest.executeUpdate(resolveUpdate, { args: [{ by: 'alice', rootCause: 'done' }] });
+      await latest.executeUpdate(OPERATIONS.resolve.update, { args: [{ by: 'alice', rootCause: 'done' }] });
     });
   });
 
@@ -440,6 +438,114 @@ describe('incident workflow: engineers', () => {
       expect((await handle.query(stateQuery)).escalationLevel).toBe(0);
       await env.sleep('5 minutes');
       expect((await handle.query(stateQuery)).escalationLevel).toBe(1);
+    });
+  });
+});
+
+describe('incident workflow: defects of issue 8', () => {
+  it('escalation deadlines fire on time while deliveries drain before continue-as-new (Slack degraded)', async () => {
+    const h = await createHarness(env);
+    await h.run(async () => {
+      const { handle } = await slackDegradedAtContinueAsNew(env, h, policy);
+      const firstRunId = (await handle.describe()).runId;
+      // 14 min: the run wants to continue as new; its status updates retry against a failing Slack for minutes.
+      await env.sleep('2 minutes');
+      let state = await handle.query(stateQuery);
+      expect((await handle.describe()).runId).toBe(firstRunId);
+      // The 15 min time-based escalation did not wait for Slack.
+      expect(notifiedAt(state).filter((n) => n.reason === 'time_based')).toEqual([
+        { after: 900, who: 'bob', level: 1, reason: 'time_based', channels: 'pager+sms' },
+        { after: 900, who: 'carol', level: 1, reason: 'time_based', channels: 'pager+phone' },
+        { after: 900, who: 'dave', level: 1, reason: 'time_based', channels: 'pager+sms' },
+      ]);
+      await env.sleep('15 minutes');
+      // Once the deliveries gave up (recorded), the run continued as new with everything it knew.
+      const latest = env.client.workflow.getHandle(handle.workflowId);
+      expect((await latest.describe()).runId).not.toBe(firstRunId);
+      state = await latest.query(stateQuery);
+      expect(
+        state.timeline.some((t) => t.kind === 'notification_failed' && t.message.includes('status update')),
+      ).toBe(true);
+      expect(notifiedAt(state).find((n) => n.reason === 'time_based')).toMatchObject({
+        after: 900,
+        who: 'bob',
+      });
+    });
+  });
+
+  it('an incident mitigated by an engineer resolves itself (P2) and reopens when its alert fires again', async () => {
+    const h = await createHarness(env);
+    await h.run(async () => {
+      const p2 = await startAlertIncident(env, h, policy, [P2_ALERT]);
+      const again = await startAlertIncident(env, h, policy, [P2_ALERT]);
+      for (const { handle } of [p2, again]) {
+        await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+        await handle.executeUpdate(OPERATIONS.mitigate.update, {
+          args: [{ by: 'alice', note: 'restarted' }],
+        });
+        await handle.signal(
+          alertsReceivedSignal,
+          alertBatch(policy, { alerts: [{ ...P2_ALERT, status: 'resolved' }] }),
+        );
+      }
+      const notice = h.recorder.posts.find((p) => p.text.startsWith('🩹'));
+      expect(notice?.text).toContain('It resolves itself after 30m without firing alerts.');
+      await env.sleep('10 minutes');
+      await again.handle.signal(alertsReceivedSignal, alertBatch(policy, { alerts: [P2_ALERT] }));
+      await env.sleep('25 minutes');
+      expect(await p2.handle.result()).toMatchObject({
+        status: 'resolved',
+        rootCause: 'auto-resolved: alerts cleared',
+        postmortemRequired: true,
+      });
+      const reopened = await again.handle.query(stateQuery);
+      expect(reopened.status).toBe('acknowledged');
+      expect(reopened.timeline.some((t) => t.kind === 'reopened')).toBe(true);
+    });
+  });
+
+  it('raising a P2 to P0 posts to #pno-critical-alerts and #pno-leadership; #pno-engineering hears of the resolution', async () => {
+    const h = await createHarness(env);
+    await h.run(async () => {
+      const { handle, incidentId } = await startAlertIncident(env, h, policy, [P2_ALERT]);
+      await env.sleep('1 second');
+      const opening = h.recorder.posts.length;
+      await handle.executeUpdate(OPERATIONS.changeSeverity.update, {
+        args: [{ by: 'alice', severity: 'P0', reason: 'data loss' }],
+      });
+      await env.sleep('1 second');
+      const raised = h.recorder.posts.slice(opening).filter((p) => p.channel.startsWith('#'));
+      expect(raised.map((p) => [p.channel, p.text.split('\n')[0]]).sort()).toEqual([
+        ['#pno-critical-alerts', '🚨 INCIDENT ALERT - P0'],
+        [
+          '#pno-incidents',
+          expect.stringContaining(`⬆️ ${incidentId} PodCrash on pno-physics-bench raised P2 → P0`),
+        ],
+        ['#pno-leadership', '🚨 INCIDENT ALERT - P0'],
+      ]);
+      await handle.executeUpdate(OPERATIONS.assignCommander.update, {
+        args: [{ by: 'alice', commander: 'carol' }],
+      });
+      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
+        args: [{ by: 'dave', finding: 'none', related: false }],
+      });
+      await handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'carol', rootCause: 'bad migration' }],
+      });
+      await handle.result();
+      const resolution = h.recorder.posts.filter((p) => p.text.startsWith('✅ INCIDENT RESOLVED'));
+      expect(resolution.map((p) => p.channel).sort()).toEqual([
+        '#pno-critical-alerts',
+        '#pno-engineering',
+        '#pno-incidents',
+        '#pno-leadership',
+      ]);
+      // Every post names the incident and says how to act (a status update and the resolution notice too).
+      expect(resolution[0]?.text).toContain(`**Incident**: ${incidentId} PodCrash on pno-physics-bench`);
+      expect(resolution[0]?.text).toContain(`Act: incident show ${incidentId} · `);
+      expect(resolution[0]?.text).toContain(
+        `/namespaces/${env.namespace ?? 'default'}/workflows/${handle.workflowId}`,
+      );
     });
   });
 });

@@ -10,8 +10,10 @@ const HISTORIES = new URL('./histories/', import.meta.url);
 /**
  * Replays the committed histories of representative incidents against the
  * current workflow code: a change that would break incidents already running
- * (non-determinism) fails here. Refresh the fixtures deliberately with
- * `npm run histories:record`, never in the same run.
+ * (non-determinism) fails here. The fixtures are only ever added to: record
+ * a new scenario's with `npm run histories:record -- <name>`; an existing one
+ * is never re-recorded or edited to make a change pass (guard the change with
+ * `patched()`).
  */
 describe('replay of recorded incident histories', () => {
   const files = readdirSync(HISTORIES).filter((f) => f.endsWith('.json'));

@@ -1,15 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
-import {
-  acknowledgeSignal,
-  acknowledgeUpdate,
-  alertsReceivedSignal,
-  assignCommanderUpdate,
-  escalateUpdate,
-  postUpdateUpdate,
-  recordSecurityEvaluationUpdate,
-  resolveUpdate,
-} from '../../src/workflows/messages.ts';
+import { SlackError } from '../../src/activities/channels/slack.ts';
+import { OPERATIONS, alertsReceivedSignal } from '../../src/contract/messages.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 import type { Harness } from '../support/workflow-env.ts';
 import { alertBatch, startAlertIncident } from '../support/workflow-env.ts';
@@ -24,6 +16,46 @@ export interface Scenario {
   run(env: TestWorkflowEnvironment, harness: Harness, policy: Policy): Promise<WorkflowHandle>;
 }
 
+/** History length of the handle's latest run. */
+export async function historyLength(handle: WorkflowHandle): Promise<number> {
+  return (await handle.fetchHistory()).events?.length ?? 0;
+}
+
+/** Continue-as-new threshold of {@link slackDegradedAtContinueAsNew}: above the opening, below the updates. */
+export const DEGRADED_CONTINUE_AFTER = 60;
+
+/**
+ * A P0 acknowledged at once whose history reaches its continue-as-new
+ * threshold at 14 min, while Slack is failing (retry after 60 s): its status
+ * updates are still being delivered when the run wants to continue as new,
+ * and its 15 min deadlines (time-based escalation, the lead's matrix row)
+ * fall while it waits for them. Returns at 14 min, Slack still failing.
+ */
+export async function slackDegradedAtContinueAsNew(env: TestWorkflowEnvironment, h: Harness, policy: Policy) {
+  const started = await startAlertIncident(
+    env,
+    h,
+    policy,
+    [{ labels: { severity: 'page', alertname: 'DataCorruption' } }],
+    { continueAsNewAfterEvents: DEGRADED_CONTINUE_AFTER },
+  );
+  const { handle } = started;
+  await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+  await env.sleep('14 minutes');
+  const before = await historyLength(handle);
+  if (before >= DEGRADED_CONTINUE_AFTER) throw new Error(`history already ${before} events long at 14 min`);
+  h.recorder.failPosts = new SlackError('Slack answered HTTP 503', true, 60_000);
+  // The run compares the length its workflow task started with: one more update after the history is long enough.
+  let updates = 0;
+  const postUpdate = async () => {
+    await handle.signal(OPERATIONS.postUpdate.signal, { by: 'alice', message: `still digging ${updates++}` });
+    await env.sleep('1 second');
+  };
+  while ((await historyLength(handle)) < DEGRADED_CONTINUE_AFTER) await postUpdate();
+  await postUpdate();
+  return started;
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     name: 'p0-full-lifecycle',
@@ -32,17 +64,19 @@ export const SCENARIOS: Scenario[] = [
         { labels: { alertname: 'ServiceDown', severity: 'page' } },
       ]);
       await env.sleep('6 minutes'); // ack_timeout
-      await handle.executeUpdate(acknowledgeUpdate, { args: [{ by: 'alice' }] });
-      await handle.executeUpdate(postUpdateUpdate, {
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.postUpdate.update, {
         args: [{ by: 'alice', message: 'rolling back', actions: ['rollback'] }],
       });
       await env.sleep('40 minutes'); // time_based, no_progress
-      await handle.executeUpdate(assignCommanderUpdate, { args: [{ by: 'alice', commander: 'carol' }] });
-      await handle.executeUpdate(recordSecurityEvaluationUpdate, {
+      await handle.executeUpdate(OPERATIONS.assignCommander.update, {
+        args: [{ by: 'alice', commander: 'carol' }],
+      });
+      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
         args: [{ by: 'dave', finding: 'none', related: false }],
       });
-      await handle.signal(acknowledgeSignal, { by: 'mallory' }); // rejected
-      await handle.executeUpdate(resolveUpdate, {
+      await handle.signal(OPERATIONS.acknowledge.signal, { by: 'mallory' }); // rejected
+      await handle.executeUpdate(OPERATIONS.resolve.update, {
         args: [{ by: 'carol', rootCause: 'bad deploy', prevention: 'canary' }],
       });
       await handle.result();
@@ -54,7 +88,9 @@ export const SCENARIOS: Scenario[] = [
     async run(env, h, policy) {
       const alert = { labels: { alertname: 'PodCrash', severity: 'warning' } };
       const { handle } = await startAlertIncident(env, h, policy, [alert]);
-      await handle.executeUpdate(escalateUpdate, { args: [{ by: 'alice', reason: 'needs the lead' }] });
+      await handle.executeUpdate(OPERATIONS.escalate.update, {
+        args: [{ by: 'alice', reason: 'needs the lead' }],
+      });
       await handle.signal(
         alertsReceivedSignal,
         alertBatch(policy, { alerts: [{ ...alert, status: 'resolved' }] }),
@@ -70,7 +106,7 @@ export const SCENARIOS: Scenario[] = [
       const { handle } = await startAlertIncident(env, h, policy, [{ labels: { severity: 'critical' } }], {
         continueAsNewAfterEvents: 30,
       });
-      await handle.executeUpdate(acknowledgeUpdate, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
       for (let i = 0; i < 6; i += 1) {
         await handle.signal(
           alertsReceivedSignal,
@@ -80,6 +116,64 @@ export const SCENARIOS: Scenario[] = [
         );
         await env.sleep('10 minutes');
       }
+      return handle;
+    },
+  },
+  // Recorded with the patches of src/workflows/incident.ts (PATCHES): the new paths must replay too.
+  {
+    name: 'p2-engineer-mitigated-auto-resolve',
+    async run(env, h, policy) {
+      const alert = { labels: { alertname: 'PodCrash', severity: 'warning' } };
+      const { handle } = await startAlertIncident(env, h, policy, [alert]);
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.mitigate.update, { args: [{ by: 'alice', note: 'restarted' }] });
+      await handle.signal(alertsReceivedSignal, alertBatch(policy, { alerts: [alert] })); // redelivery
+      await env.sleep('10 minutes');
+      await handle.signal(
+        alertsReceivedSignal,
+        alertBatch(policy, { alerts: [{ ...alert, status: 'resolved' }] }),
+      );
+      await env.sleep('31 minutes');
+      await handle.result();
+      return handle;
+    },
+  },
+  {
+    name: 'p2-raised-to-p0',
+    async run(env, h, policy) {
+      const { handle } = await startAlertIncident(env, h, policy, [
+        { labels: { alertname: 'PodCrash', severity: 'warning' } },
+      ]);
+      await handle.executeUpdate(OPERATIONS.escalate.update, {
+        args: [{ by: 'alice', reason: 'needs the lead' }],
+      });
+      // P1 reaches nobody new (the lead has been told): only its channel posts go out.
+      await handle.executeUpdate(OPERATIONS.changeSeverity.update, {
+        args: [{ by: 'alice', severity: 'P1', reason: 'users affected' }],
+      });
+      await env.sleep('1 minute');
+      await handle.executeUpdate(OPERATIONS.changeSeverity.update, {
+        args: [{ by: 'alice', severity: 'P0', reason: 'data loss' }],
+      });
+      await env.sleep('20 minutes');
+      await handle.executeUpdate(OPERATIONS.assignCommander.update, {
+        args: [{ by: 'alice', commander: 'carol' }],
+      });
+      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
+        args: [{ by: 'dave', finding: 'none', related: false }],
+      });
+      await handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'carol', rootCause: 'bad migration' }],
+      });
+      await handle.result();
+      return handle;
+    },
+  },
+  {
+    name: 'p0-deadline-while-draining-before-continue-as-new',
+    async run(env, h, policy) {
+      const { handle } = await slackDegradedAtContinueAsNew(env, h, policy);
+      await env.sleep('15 minutes');
       return handle;
     },
   },

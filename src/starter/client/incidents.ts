@@ -1,35 +1,32 @@
-import { createHash } from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
-import type { AlertBatch } from '../domain/alert-mapping.ts';
-import { seedIncident } from '../domain/alert-mapping.ts';
-import type { IncidentState, IncidentStatus } from '../domain/incident.ts';
-import type { Policy } from '../domain/policy.ts';
-import type { Impact, Severity } from '../domain/severity.ts';
+import type { AlertBatch } from '../../domain/alert-mapping.ts';
+import { seedIncident } from '../../domain/alert-mapping.ts';
+import type { IncidentState, IncidentStatus } from '../../domain/incident.ts';
+import type { OperationName } from '../../domain/operations.ts';
+import type { Policy } from '../../domain/policy.ts';
+import type { Impact, Severity } from '../../domain/severity.ts';
 import {
   INCIDENT_WORKFLOW_TYPE,
-  IncidentEscalationLevelAttribute,
   IncidentIdAttribute,
   IncidentServiceAttribute,
   IncidentSeverityAttribute,
   IncidentStatusAttribute,
-  acknowledgeUpdate,
+  OPERATIONS,
   alertsReceivedSignal,
-  assignCommanderUpdate,
-  changeSeverityUpdate,
-  escalateUpdate,
-  mitigateUpdate,
-  postUpdateUpdate,
-  recordSecurityEvaluationUpdate,
-  resolveUpdate,
-} from '../workflows/messages.ts';
-import type { IncidentInput } from '../workflows/messages.ts';
+  searchAttributesOf,
+} from '../../contract/messages.ts';
+import type { IncidentInput, OperationArgs } from '../../contract/messages.ts';
+import { alertGroupWorkflowId, declaredWorkflowId } from '../../contract/workflow-ids.ts';
 import {
   findIncidentWorkflow,
   newIncidentId,
   readIncidentState,
   signalWithStartIncident,
 } from './temporal.ts';
+import { IncidentNotFoundError, IncidentRefusedError } from './errors.ts';
+
+export { IncidentNotFoundError, IncidentRefusedError };
 
 /** An incident as `incident list` shows it. */
 export interface IncidentSummary {
@@ -57,51 +54,18 @@ export interface DeclareInput {
   securityRelated?: boolean;
 }
 
-/** Engineer operations, by the update that carries them. */
-export const OPERATIONS = {
-  ack: acknowledgeUpdate,
-  update: postUpdateUpdate,
-  escalate: escalateUpdate,
-  severity: changeSeverityUpdate,
-  commander: assignCommanderUpdate,
-  security: recordSecurityEvaluationUpdate,
-  mitigate: mitigateUpdate,
-  resolve: resolveUpdate,
-} as const;
-export type OperationName = keyof typeof OPERATIONS;
-
-export class IncidentNotFoundError extends Error {
-  constructor(id: string) {
-    super(`no incident ${id}`);
-    this.name = 'IncidentNotFoundError';
-  }
-}
-
-/** The workflow refused an operation (its validator's reason). */
-export class IncidentRefusedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'IncidentRefusedError';
-  }
-}
-
 /** What the API and the CLI need from Temporal; tests substitute their own. */
 export interface IncidentGateway {
   ingestAlerts(batch: AlertBatch): Promise<IngestResult>;
   listIncidents(filter?: { status?: string; severity?: string }): Promise<IncidentSummary[]>;
   getIncident(id: string): Promise<IncidentState>;
   declare(input: DeclareInput): Promise<IncidentState>;
-  operate(id: string, operation: OperationName, argument: object): Promise<IncidentState>;
+  operate<K extends OperationName>(
+    id: string,
+    operation: K,
+    argument: OperationArgs<K>,
+  ): Promise<IncidentState>;
   readiness(): Promise<{ temporal: boolean; workerPolling: boolean; error?: string }>;
-}
-
-/**
- * An Alertmanager group's workflow id: deterministic in receiver + groupKey,
- * so redeliveries and storms of the same group land in one workflow.
- */
-export function alertGroupWorkflowId(receiver: string, groupKey: string): string {
-  const digest = createHash('sha256').update(`${receiver}\n${groupKey}`).digest('hex').slice(0, 32);
-  return `alertgroup-${digest}`;
 }
 
 const RUN_CACHE_LIMIT = 10_000;
@@ -237,22 +201,26 @@ export class TemporalIncidents implements IncidentGateway {
     const service = input.service ?? this.policy.service.id;
     const handle = await this.client.workflow.start(INCIDENT_WORKFLOW_TYPE, {
       taskQueue: this.taskQueue,
-      workflowId: `declared-${incidentId}`,
+      workflowId: declaredWorkflowId(incidentId),
       args: [{ incidentId, policy: this.policy, declared: { ...input, service } } satisfies IncidentInput],
-      typedSearchAttributes: [
-        { key: IncidentIdAttribute, value: incidentId },
-        { key: IncidentSeverityAttribute, value: input.severity },
-        { key: IncidentStatusAttribute, value: 'triggered' },
-        { key: IncidentServiceAttribute, value: service },
-        { key: IncidentEscalationLevelAttribute, value: 0 },
-      ],
+      typedSearchAttributes: searchAttributesOf({
+        id: incidentId,
+        severity: input.severity,
+        status: 'triggered',
+        service,
+        escalationLevel: 0,
+      }),
       memo: { title: input.title },
       staticSummary: `${input.severity} ${input.title}`,
     });
     return readIncidentState(this.client.workflow, { workflowId: handle.workflowId, status: 'RUNNING' });
   }
 
-  async operate(id: string, operation: OperationName, argument: object): Promise<IncidentState> {
+  async operate<K extends OperationName>(
+    id: string,
+    operation: K,
+    argument: OperationArgs<K>,
+  ): Promise<IncidentState> {
     const found = await findIncidentWorkflow(this.client.workflow, id);
     if (!found) throw new IncidentNotFoundError(id);
     if (found.status !== 'RUNNING')
@@ -260,7 +228,7 @@ export class TemporalIncidents implements IncidentGateway {
     try {
       return await this.client.workflow
         .getHandle(found.workflowId)
-        .executeUpdate(OPERATIONS[operation], { args: [argument as never] });
+        .executeUpdate(OPERATIONS[operation].update, { args: [argument] });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         throw new IncidentRefusedError(err.cause instanceof Error ? err.cause.message : err.message);

@@ -1,13 +1,13 @@
 /**
  * Prepares a Temporal namespace for incident workflows: registers the search attributes they carry and
  * keeps closed incidents long enough for post-mortems. Used by `npm start` on whatever server it finds or
- * starts, and by the tests' dev servers. Every step is idempotent.
+ * starts, and by the dev servers of the tests and the benchmarks. Every step is idempotent.
  */
 import { Connection } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
 import { msNumberToTs, optionalTsToMs } from '@temporalio/common/lib/time.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { incidentSearchAttributes } from '../workflows/search-attributes.ts';
+import { incidentSearchAttributes } from '../../src/contract/search-attributes.ts';
 
 /** Default retention of closed workflows: post-mortems are due within a month; a few days of slack. */
 export const DEFAULT_RETENTION_DAYS = 35;

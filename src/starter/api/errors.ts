@@ -40,19 +40,3 @@ export class ApiError extends Error {
     };
   }
 }
-
-/** gRPC status codes that mean "Temporal is not answering" rather than "the request is wrong". */
-const UNAVAILABLE_GRPC_CODES = new Set([
-  4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 14 /* UNAVAILABLE */,
-]);
-
-export function isTemporalUnavailable(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'number' && UNAVAILABLE_GRPC_CODES.has(code)) return true;
-    if (e.name === 'ServiceError' && /UNAVAILABLE|DEADLINE|ECONNREFUSED|connect/i.test(e.message))
-      return true;
-    if (/ECONNREFUSED|Failed to connect|transport error/i.test(e.message)) return true;
-  }
-  return false;
-}

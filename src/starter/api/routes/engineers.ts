@@ -1,30 +1,21 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { IMPACTS, SEVERITIES } from '../../domain/severity.ts';
+import { OPERATION_INPUTS, OPERATION_LIST } from '../../../contract/operations.ts';
+import { IMPACTS, SEVERITIES } from '../../../domain/severity.ts';
 import { ApiError } from '../errors.ts';
-import type { OperationName } from '../incidents.ts';
 import { bearerMatches, firstIssue, sendError, toApiError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
 
 const text = z.string().trim().min(1).max(10_000);
 
-/** Request bodies of the engineer API; the actor always comes from the bearer token, never the body. */
-const OPERATION_BODIES = {
-  ack: z.strictObject({}),
-  update: z.strictObject({
-    message: text,
-    actions: z.array(text).max(100).optional(),
-    focus: text.optional(),
-    eta: text.optional(),
-    public: z.boolean().optional(),
-  }),
-  escalate: z.strictObject({ reason: text }),
-  severity: z.strictObject({ severity: z.enum(SEVERITIES), reason: text.optional() }),
-  commander: z.strictObject({ commander: z.string().min(1) }),
-  security: z.strictObject({ finding: text, related: z.boolean().default(false) }),
-  mitigate: z.strictObject({ note: text.optional() }),
-  resolve: z.strictObject({ rootCause: text, prevention: text.optional() }),
-} satisfies Record<OperationName, z.ZodType>;
+/**
+ * Request bodies of the engineer API: each operation's input without `by`, strict (an unknown field is a
+ * 400). The actor always comes from the bearer token, never the body.
+ */
+function operationBody(schema: z.ZodObject): z.ZodObject {
+  const { by: _by, ...fields } = schema.shape;
+  return z.strictObject(fields);
+}
 
 const declareBody = z.strictObject({
   title: text,
@@ -79,15 +70,13 @@ export function registerEngineerRoutes(app: FastifyInstance, deps: AppDeps): voi
     '/api/incidents/:id',
     guarded(async (request) => deps.incidents.getIncident((request.params as { id: string }).id)),
   );
-  for (const operation of Object.keys(OPERATION_BODIES) as OperationName[]) {
+  for (const operation of OPERATION_LIST) {
+    const body = operationBody(OPERATION_INPUTS[operation.name]);
     app.post(
-      `/api/incidents/:id/${operation}`,
+      `/api/incidents/:id/${operation.verb}`,
       guarded(async (request, _reply, actor) => {
-        const body = parse(OPERATION_BODIES[operation], request.body) as object;
-        return deps.incidents.operate((request.params as { id: string }).id, operation, {
-          ...body,
-          by: actor,
-        });
+        const argument = { ...parse(body, request.body), by: actor };
+        return deps.incidents.operate((request.params as { id: string }).id, operation.name, argument);
       }),
     );
   }

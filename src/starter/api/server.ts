@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
-import { MissingSecretError, resolveReferences } from '../activities/secrets.ts';
-import { loadSettingsOrExit } from '../config.ts';
-import type { Settings } from '../config.ts';
-import type { Policy } from '../domain/policy.ts';
-import { TemporalIncidents } from './incidents.ts';
-import { buildApp } from './server.ts';
+import { MissingSecretError, resolveReferences } from '../../secrets.ts';
+import { loadSettingsOrExit } from '../../config.ts';
+import type { Settings } from '../../config.ts';
+import type { Policy } from '../../domain/policy.ts';
+import { lazyClient } from '../client/connection.ts';
+import { TemporalIncidents } from '../client/incidents.ts';
+import { buildApp } from './app.ts';
 
 /** For `npm start` on a laptop only; production must set ALERTMANAGER_WEBHOOK_TOKEN. */
 export const DEV_WEBHOOK_TOKEN = 'local-dev-webhook-token';
@@ -34,12 +34,7 @@ export function webhookToken(policy: Policy, env: NodeJS.ProcessEnv): string {
 
 export async function startApi(settings: Settings, env: NodeJS.ProcessEnv = process.env) {
   // Lazy: the API starts (and answers 503) even while Temporal is down.
-  const connection = Connection.lazy({
-    address: settings.temporal.address,
-    tls: settings.temporal.tls ? {} : undefined,
-    apiKey: settings.temporal.apiKey,
-  });
-  const client = new Client({ connection, namespace: settings.temporal.namespace });
+  const client = lazyClient(settings.temporal);
   const app = buildApp({
     policy: settings.policy,
     incidents: new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy),
@@ -63,7 +58,7 @@ export async function startApi(settings: Settings, env: NodeJS.ProcessEnv = proc
     engineerTokens: engineerTokens(settings.policy, env),
     logger: { level: env['LOG_LEVEL'] ?? 'info' },
   });
-  app.addHook('onClose', async () => connection.close());
+  app.addHook('onClose', async () => client.connection.close());
   const address = await app.listen({ host: settings.host, port: settings.port });
   return { app, address };
 }

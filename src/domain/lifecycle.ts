@@ -1,38 +1,57 @@
-import type { DeliveryResult } from '../activities/index.ts';
-import type { AlertBatch, AlertRecord, PlaybookName } from '../domain/alert-mapping.ts';
-import { seedIncident } from '../domain/alert-mapping.ts';
-import { responseDueAt } from '../domain/business-hours.ts';
-import { formatDuration } from '../domain/duration.ts';
-import { dueEscalations, escalateNow, openEscalation } from '../domain/escalation.ts';
-import type { EscalationState, IncidentFacts, Notification } from '../domain/escalation.ts';
+import type { AlertBatch, AlertRecord, PlaybookName } from './alert-mapping.ts';
+import { seedIncident } from './alert-mapping.ts';
+import { responseDueAt } from './business-hours.ts';
+import { dueEscalations, escalateNow, openEscalation } from './escalation.ts';
+import type { EscalationState, IncidentFacts, Notification } from './escalation.ts';
+import type { IncidentState, TimelineKind } from './incident.ts';
+import {
+  initialReport,
+  mitigatedNotice,
+  notificationText,
+  resolutionNotice,
+  severityRaisedNotice,
+  statusUpdateNotice,
+  updateReminder,
+} from './notices.ts';
+import type { DeliveryResult, NoticeContext } from './notices.ts';
+import { parseOperationInput, refusal } from './operations.ts';
 import type {
   AcknowledgeInput,
   AssignCommanderInput,
   ChangeSeverityInput,
   EscalateInput,
-  IncidentState,
   MitigateInput,
+  OperationInput,
+  OperationName,
   PostUpdateInput,
   Refusal,
   ResolveInput,
   SecurityEvaluationInput,
-  TimelineKind,
-} from '../domain/incident.ts';
-import {
-  refuseAcknowledge,
-  refuseAssignCommander,
-  refuseChangeSeverity,
-  refuseEscalate,
-  refuseMitigate,
-  refusePostUpdate,
-  refuseResolve,
-  refuseSecurityEvaluation,
-  templateValuesOf,
-} from '../domain/incident.ts';
-import type { Policy } from '../domain/policy.ts';
-import { moreSevere } from '../domain/severity.ts';
-import { bulletList, renderTemplate } from '../domain/templates.ts';
-import type { IncidentInput } from './messages.ts';
+} from './operations.ts';
+import type { Policy } from './policy.ts';
+import type { Impact, Severity } from './severity.ts';
+import { moreSevere } from './severity.ts';
+import { resolutionChannels, severityRules } from './severity-rules.ts';
+
+/** What the lifecycle starts from: a new incident (declared, or opened by its first alert batch) or a carried one. */
+export interface LifecycleInput {
+  incidentId: string;
+  /** Set for a declared incident; alert-born incidents take their seed from the first alert batch. */
+  declared?: {
+    by: string;
+    title: string;
+    severity: Severity;
+    service?: string;
+    impact?: Impact;
+    securityRelated?: boolean;
+    summary?: string;
+  };
+  previousIncidentId?: string;
+  /** Alert batches that arrived after the previous incident of this group was resolved: they open this one. */
+  pendingBatches?: AlertBatch[];
+  /** Carried over by continue-as-new. */
+  carried?: { state: IncidentState; runtime: unknown };
+}
 
 /** A side effect the workflow must carry out; the run only decides. */
 export type Outgoing =
@@ -43,8 +62,43 @@ export type Outgoing =
 export interface RunRuntime {
   escalation: EscalationState;
   lastProgressAt?: number;
+  /** Since when a mitigated incident has had no firing alert: its auto-resolution counts from here. */
   quietSince?: number;
   nextReminderAt?: number;
+}
+
+/**
+ * Switches for fixes that change what a running incident does next. The
+ * workflow decides each with `patched()`, so an incident started before a fix
+ * replays, and keeps running, on the old path; everything else (unit tests)
+ * gets {@link CURRENT_BEHAVIOUR}.
+ */
+export interface LifecycleBehaviour {
+  /**
+   * An engineer's mitigation starts the quiet period too (before: only alerts
+   * clearing did, so an engineer-mitigated P2/P3 never resolved itself), and a
+   * mitigated incident reopens when an alert starts firing, not when one is
+   * merely still firing.
+   */
+  quietAfterMitigation: boolean;
+  /**
+   * A raised severity posts to the new severity's channels: the initial report
+   * where the incident was not posting yet, a severity-raised notice where it was.
+   */
+  postsOnSeverityRaise: boolean;
+}
+
+export const CURRENT_BEHAVIOUR: Readonly<LifecycleBehaviour> = {
+  quietAfterMitigation: true,
+  postsOnSeverityRaise: true,
+};
+
+/** Where the incident runs: its workflow, and the behaviour switches the workflow decided. */
+export interface LifecycleContext {
+  workflowId: string;
+  /** Temporal namespace of the workflow (its web UI links). */
+  namespace: string;
+  behaviour?: Partial<LifecycleBehaviour>;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -55,7 +109,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * be said to whom in `outbox`. Escalation timing is the pure engine's
  * (`src/domain/escalation.ts`); this class only applies it.
  */
-export class IncidentRun {
+export class IncidentLifecycle {
   readonly policy: Policy;
   state: IncidentState | undefined;
   runtime: RunRuntime | undefined;
@@ -64,16 +118,31 @@ export class IncidentRun {
   readonly afterResolution: AlertBatch[] = [];
   /** Set whenever something happened that the main loop must look at. */
   dirty = false;
-  private readonly input: IncidentInput;
+  readonly behaviour: Readonly<LifecycleBehaviour>;
+  private readonly input: LifecycleInput;
   private readonly workflowId: string;
+  private readonly notices: NoticeContext;
 
-  constructor(input: IncidentInput, workflowId: string) {
+  constructor(input: LifecycleInput, policy: Policy, context: LifecycleContext) {
     this.input = input;
-    this.policy = input.policy;
-    this.workflowId = workflowId;
+    this.policy = policy;
+    this.workflowId = context.workflowId;
+    this.notices = { policy, namespace: context.namespace };
+    this.behaviour = { ...CURRENT_BEHAVIOUR, ...context.behaviour };
     if (input.carried) {
       this.state = input.carried.state;
       this.runtime = input.carried.runtime as RunRuntime;
+      const { state, runtime } = this;
+      // Carried from a run before the fix: an engineer-mitigated incident without firing alerts was quiet since.
+      if (
+        this.behaviour.quietAfterMitigation &&
+        state.status === 'mitigated' &&
+        state.mitigatedAt !== undefined &&
+        runtime.quietSince === undefined &&
+        !state.alerts.some((a) => a.status === 'firing')
+      ) {
+        runtime.quietSince = Date.parse(state.mitigatedAt);
+      }
     }
   }
 
@@ -122,7 +191,7 @@ export class IncidentRun {
       truncatedAlerts: 0,
       actionsTaken: [],
       publicUpdates: [],
-      postmortemRequired: seed.severity === 'P0' || seed.severity === 'P1',
+      postmortemRequired: severityRules(this.policy, seed.severity).postmortemRequired,
       timeline: [],
     };
     if (this.input.previousIncidentId) state.previousIncidentId = this.input.previousIncidentId;
@@ -139,15 +208,16 @@ export class IncidentRun {
     this.scheduleNextUpdate(now);
     // Notifications first: the initial report names who was paged.
     this.applyNotifications(opened.notifications, now);
-    for (const key of this.policy.severities[state.severity].posts) {
-      this.outbox.push({
-        kind: 'post',
-        channelKey: key,
-        text: this.initialReport(),
-        purpose: 'initial report',
-      });
-    }
+    this.post(
+      this.policy.severities[state.severity].posts,
+      initialReport(this.notices, state),
+      'initial report',
+    );
     this.dirty = true;
+  }
+
+  private post(channelKeys: readonly string[], text: string, purpose: string): void {
+    for (const channelKey of channelKeys) this.outbox.push({ kind: 'post', channelKey, text, purpose });
   }
 
   /** The incident's facts as the escalation engine needs them. */
@@ -209,12 +279,14 @@ export class IncidentRun {
       return;
     }
     state.truncatedAlerts = Math.max(state.truncatedAlerts, batch.truncatedAlerts);
-    for (const alert of batch.alerts) this.recordAlert(alert, now);
-    this.afterAlertsChanged(now);
+    let startedFiring = false;
+    for (const alert of batch.alerts) startedFiring = this.recordAlert(alert, now) || startedFiring;
+    this.afterAlertsChanged(now, startedFiring);
     this.dirty = true;
   }
 
-  private recordAlert(alert: AlertRecord, now: number): void {
+  /** Records one alert; true when it started firing (new and firing, or firing again). */
+  private recordAlert(alert: AlertRecord, now: number): boolean {
     const state = this.mustState();
     const name = alert.labels['alertname'] ?? alert.fingerprint;
     const known = state.alerts.find((a) => a.fingerprint === alert.fingerprint);
@@ -235,27 +307,46 @@ export class IncidentRun {
         `${name} ${alert.status} (${alert.fingerprint})`,
       );
     } else {
-      return;
+      return false;
     }
     if (alert.status === 'firing' && moreSevere(alert.severity, state.severity)) {
       this.raiseSeverity(alert.severity, 'alertmanager', `alert ${name} is ${alert.severity}`, now);
     }
+    return alert.status === 'firing';
   }
 
-  private afterAlertsChanged(now: number): void {
+  private afterAlertsChanged(now: number, startedFiring: boolean): void {
     const state = this.mustState();
     if (state.alerts.length === 0) return;
     const firing = state.alerts.some((a) => a.status === 'firing');
     const runtime = this.mustRuntime();
+    if (!this.behaviour.quietAfterMitigation) {
+      // Before the fix: only alerts clearing mitigated (and started the quiet period), and only that reopened.
+      if (!firing && state.status !== 'mitigated') {
+        this.markMitigated(now, 'alertmanager', 'all alerts resolved');
+        runtime.quietSince = now;
+      } else if (firing && state.status === 'mitigated' && runtime.quietSince !== undefined) {
+        this.reopen(now);
+      }
+      return;
+    }
     if (!firing && state.status !== 'mitigated') {
       this.markMitigated(now, 'alertmanager', 'all alerts resolved');
-      runtime.quietSince = now;
-    } else if (firing && state.status === 'mitigated' && runtime.quietSince !== undefined) {
-      state.status = state.statusBeforeMitigation ?? 'triggered';
-      delete state.mitigatedAt;
-      delete runtime.quietSince;
-      this.record(now, 'reopened', 'alertmanager', `alerts firing again: back to ${state.status}`);
+    } else if (!firing && state.status === 'mitigated') {
+      // Mitigated by an engineer while alerts still fired: the quiet period starts now they have cleared.
+      runtime.quietSince ??= now;
+    } else if (startedFiring && state.status === 'mitigated') {
+      // A redelivery of what was already firing when an engineer mitigated it does not count.
+      this.reopen(now);
     }
+  }
+
+  private reopen(now: number): void {
+    const state = this.mustState();
+    state.status = state.statusBeforeMitigation ?? 'triggered';
+    delete state.mitigatedAt;
+    delete this.mustRuntime().quietSince;
+    this.record(now, 'reopened', 'alertmanager', `alerts firing again: back to ${state.status}`);
   }
 
   private markMitigated(now: number, actor: string, why: string): void {
@@ -264,20 +355,16 @@ export class IncidentRun {
       state.statusBeforeMitigation = state.status;
     state.status = 'mitigated';
     state.mitigatedAt = iso(now);
-    this.record(now, 'mitigated', actor, why);
-    const text = `🩹 ${state.id} ${state.title} is mitigated: ${why}.${
-      this.autoResolves()
-        ? ` It resolves itself after ${formatDuration(this.policy.resolution.autoResolveAfter)} without alerts.`
-        : ' Waiting for an engineer to resolve it.'
-    }`;
-    for (const key of this.policy.severities[state.severity].posts) {
-      this.outbox.push({ kind: 'post', channelKey: key, text, purpose: 'mitigated notice' });
+    if (this.behaviour.quietAfterMitigation && !state.alerts.some((a) => a.status === 'firing')) {
+      this.mustRuntime().quietSince = now;
     }
+    this.record(now, 'mitigated', actor, why);
+    const text = mitigatedNotice(this.notices, state, why, this.autoResolves());
+    this.post(this.policy.severities[state.severity].posts, text, 'mitigated notice');
   }
 
   private autoResolves(): boolean {
-    const s = this.mustState().severity;
-    return s === 'P2' || s === 'P3';
+    return severityRules(this.policy, this.mustState().severity).autoResolve;
   }
 
   // ---- engineers ---------------------------------------------------------
@@ -306,18 +393,8 @@ export class IncidentRun {
     }
     this.scheduleNextUpdate(now);
     this.record(now, 'update', input.by, input.message);
-    const text = renderTemplate(this.policy.templates.statusUpdate, {
-      ...templateValuesOf(this.policy, state),
-      update_time: iso(now),
-      progress_description: input.message,
-      actions_list: bulletList(input.actions ?? []),
-      current_focus: input.focus,
-      estimated_resolution: input.eta,
-      next_update_time: state.nextUpdateDue,
-    });
-    for (const key of this.policy.severities[state.severity].posts) {
-      this.outbox.push({ kind: 'post', channelKey: key, text, purpose: 'status update' });
-    }
+    const text = statusUpdateNotice(this.notices, state, input, now);
+    this.post(this.policy.severities[state.severity].posts, text, 'status update');
     this.dirty = true;
   }
 
@@ -347,9 +424,23 @@ export class IncidentRun {
     const state = this.mustState();
     const from = state.severity;
     state.severity = to;
-    if (to === 'P0' || to === 'P1') state.postmortemRequired = true;
+    if (severityRules(this.policy, to).postmortemRequired) state.postmortemRequired = true;
     this.record(now, 'severity_changed', actor, `severity raised ${from} → ${to}: ${why}`);
     this.levelUp('severity_increase', now);
+    if (this.behaviour.postsOnSeverityRaise) {
+      const following = new Set(this.policy.severities[from].posts);
+      const posts = this.policy.severities[to].posts;
+      this.post(
+        posts.filter((key) => !following.has(key)),
+        initialReport(this.notices, state),
+        'initial report',
+      );
+      this.post(
+        posts.filter((key) => following.has(key)),
+        severityRaisedNotice(this.notices, state, from, why),
+        'severity raised',
+      );
+    }
   }
 
   assignCommander(input: AssignCommanderInput, now: number): void {
@@ -385,55 +476,29 @@ export class IncidentRun {
     state.rootCause = input.rootCause;
     if (input.prevention) state.prevention = input.prevention;
     this.record(now, 'resolved', input.by, `resolved: ${input.rootCause}`);
-    const text = renderTemplate(this.policy.templates.resolutionNotice, {
-      ...templateValuesOf(this.policy, state),
-      resolution_time: state.resolvedAt,
-      total_duration: formatDuration(now - Date.parse(state.createdAt)),
-      root_cause_summary: input.rootCause,
-      resolution_actions: bulletList(state.actionsTaken),
-      prevention_measures: input.prevention,
-      postmortem_link: state.postmortemRequired ? 'required (post-incident process)' : 'not required',
-    });
-    for (const key of this.policy.severities[state.severity].posts) {
-      this.outbox.push({ kind: 'post', channelKey: key, text, purpose: 'resolution notice' });
-    }
+    const text = resolutionNotice(this.notices, state, input, now);
+    this.post(resolutionChannels(this.policy, state.severity), text, 'resolution notice');
     this.dirty = true;
   }
 
-  /** Validates an engineer's request by its name; used by update validators and signal handlers alike. */
-  refusal(
-    op:
-      | 'acknowledge'
-      | 'postUpdate'
-      | 'escalate'
-      | 'changeSeverity'
-      | 'assignCommander'
-      | 'recordSecurityEvaluation'
-      | 'mitigate'
-      | 'resolve',
-    input: unknown,
-  ): Refusal {
-    const state = this.state;
-    if (!state) return 'the incident has not opened yet';
-    if (typeof input !== 'object' || input === null) return 'the argument must be a JSON object';
-    switch (op) {
-      case 'acknowledge':
-        return refuseAcknowledge(this.policy, state, input as AcknowledgeInput);
-      case 'postUpdate':
-        return refusePostUpdate(this.policy, state, input as PostUpdateInput);
-      case 'escalate':
-        return refuseEscalate(this.policy, state, input as EscalateInput);
-      case 'changeSeverity':
-        return refuseChangeSeverity(this.policy, state, input as ChangeSeverityInput);
-      case 'assignCommander':
-        return refuseAssignCommander(this.policy, state, input as AssignCommanderInput);
-      case 'recordSecurityEvaluation':
-        return refuseSecurityEvaluation(this.policy, state, input as SecurityEvaluationInput);
-      case 'mitigate':
-        return refuseMitigate(this.policy, state, input as MitigateInput);
-      case 'resolve':
-        return refuseResolve(this.policy, state, input as ResolveInput);
-    }
+  /** Why an engineer's request is refused (undefined when allowed): update validators and signal handlers alike. */
+  refusal(op: OperationName, input: unknown): Refusal {
+    return this.state ? refusal(this.policy, this.state, op, input) : 'the incident has not opened yet';
+  }
+
+  /** Applies an engineer's operation that {@link refusal} allowed. */
+  apply(op: OperationName, input: unknown, now: number): void {
+    const operations: { [K in OperationName]: (input: OperationInput<K>, now: number) => void } = {
+      acknowledge: (i, t) => this.acknowledge(i, t),
+      postUpdate: (i, t) => this.postUpdate(i, t),
+      escalate: (i, t) => this.escalate(i, t),
+      changeSeverity: (i, t) => this.changeSeverity(i, t),
+      assignCommander: (i, t) => this.assignCommander(i, t),
+      recordSecurityEvaluation: (i, t) => this.recordSecurityEvaluation(i, t),
+      mitigate: (i, t) => this.mitigate(i, t),
+      resolve: (i, t) => this.resolve(i, t),
+    };
+    (operations[op] as (i: unknown, t: number) => void)(parseOperationInput(op, input), now);
   }
 
   // ---- time --------------------------------------------------------------
@@ -457,10 +522,8 @@ export class IncidentRun {
         'system',
         `a status update is due (was due ${state.nextUpdateDue ?? 'now'})`,
       );
-      const text = `⏰ ${state.id} ${state.title}: a status update is due. Post one with: incident update ${state.id} --message "…"`;
-      for (const key of this.policy.severities[state.severity].posts.slice(0, 1)) {
-        this.outbox.push({ kind: 'post', channelKey: key, text, purpose: 'update reminder' });
-      }
+      const text = updateReminder(this.notices, state);
+      this.post(this.policy.severities[state.severity].posts.slice(0, 1), text, 'update reminder');
       this.scheduleNextUpdate(now);
     }
     if (
@@ -470,7 +533,9 @@ export class IncidentRun {
       now >= runtime.quietSince + this.policy.resolution.autoResolveAfter
     ) {
       state.postmortemRequired = true;
-      this.resolve({ by: 'system', rootCause: 'auto-resolved: alerts cleared' }, now);
+      const rootCause =
+        state.alerts.length > 0 ? 'auto-resolved: alerts cleared' : 'auto-resolved: quiet since mitigated';
+      this.resolve({ by: 'system', rootCause }, now);
     }
   }
 
@@ -500,9 +565,9 @@ export class IncidentRun {
 
   private scheduleNextUpdate(now: number): void {
     const state = this.mustState();
-    const interval = this.policy.escalation.updateInterval[state.severity];
+    const interval = severityRules(this.policy, state.severity).updateReminderEvery;
     const runtime = this.mustRuntime();
-    if (interval === undefined) {
+    if (interval === null) {
       const due = responseDueAt(this.policy, state.severity, Date.parse(state.createdAt));
       state.nextUpdateDue = iso(Math.max(due, now));
       delete runtime.nextReminderAt;
@@ -530,23 +595,8 @@ export class IncidentRun {
         channels: [...n.channels],
         reason: n.reason,
       });
-      this.outbox.push({ kind: 'notify', notification: n, text: this.notificationText(n) });
+      this.outbox.push({ kind: 'notify', notification: n, text: notificationText(this.notices, state, n) });
     }
-  }
-
-  private notificationText(n: Notification): string {
-    const state = this.mustState();
-    const why = n.reason === 'initial' ? 'new incident' : `escalation level ${n.level} (${n.reason})`;
-    return `${state.severity} ${state.id} ${state.title} — ${why}. Acknowledge: incident ack ${state.id} --by ${n.person ?? '<you>'} · ${templateValuesOf(this.policy, state).incident_thread_link}`;
-  }
-
-  initialReport(): string {
-    const state = this.mustState();
-    const onCall = state.notified.find((n) => n.level === 0)?.who;
-    return renderTemplate(this.policy.templates.initialReport, {
-      ...templateValuesOf(this.policy, state),
-      assigned_engineer: onCall ? this.nameOf(onCall) : this.policy.severities[state.severity].notify.role,
-    });
   }
 
   /** Records what happened to a side effect (delivered or failed after its retries). */

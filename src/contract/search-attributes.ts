@@ -1,4 +1,6 @@
 import { defineSearchAttributeKey } from '@temporalio/common';
+import type { SearchAttributePair } from '@temporalio/common';
+import type { IncidentState } from '../domain/incident.ts';
 
 /**
  * Search attributes every incident workflow carries, so engineers can find
@@ -19,3 +21,20 @@ export const incidentSearchAttributes = [
   IncidentServiceAttribute,
   IncidentEscalationLevelAttribute,
 ] as const;
+
+/** The incident facts the search attributes carry. */
+export type SearchableIncident = Pick<
+  IncidentState,
+  'id' | 'severity' | 'status' | 'service' | 'escalationLevel'
+>;
+
+/** The values of {@link incidentSearchAttributes} for an incident: the one place that pairs keys with facts. */
+export function searchAttributesOf(incident: SearchableIncident): SearchAttributePair[] {
+  return [
+    { key: IncidentIdAttribute, value: incident.id },
+    { key: IncidentSeverityAttribute, value: incident.severity },
+    { key: IncidentStatusAttribute, value: incident.status },
+    { key: IncidentServiceAttribute, value: incident.service },
+    { key: IncidentEscalationLevelAttribute, value: incident.escalationLevel },
+  ];
+}

@@ -1,16 +1,11 @@
-import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { toAlertBatch } from '../domain/alert-mapping.ts';
-import { webhookPayloadSchema } from '../domain/alertmanager.ts';
-import { ApiError } from './errors.ts';
-import { basicMatches, bearerMatches, firstIssue, sendError, toApiError } from './http.ts';
-import type { AppDeps } from './http.ts';
-import type { IngestResult } from './incidents.ts';
-import { createMetrics } from './metrics.ts';
-import { registerEngineerRoutes } from './routes/engineers.ts';
-import { registerStatusRoutes } from './routes/status.ts';
-
-export type { AppDeps } from './http.ts';
+import { toAlertBatch } from '../../../domain/alert-mapping.ts';
+import { webhookPayloadSchema } from '../../../domain/alertmanager.ts';
+import type { IngestResult } from '../../client/incidents.ts';
+import { ApiError } from '../errors.ts';
+import { basicMatches, bearerMatches, firstIssue, sendError, toApiError } from '../http.ts';
+import type { AppDeps } from '../http.ts';
+import type { ApiMetrics } from '../metrics.ts';
 
 /**
  * Remembers, per alert group, each alert's last status, to count redelivered
@@ -39,42 +34,15 @@ class SeenAlerts {
 }
 
 /**
- * Builds the API (Fastify): the Alertmanager webhook, the engineer API, the
- * public status page, health and metrics. It does not listen; `listen.ts`
- * does, and tests use `app.inject`.
+ * `POST /webhooks/alertmanager`: Alertmanager webhook v4. Authenticated,
+ * validated, then one signal-with-start per delivery on the group's workflow.
+ * A valid payload is never answered with a 4xx (Alertmanager drops those):
+ * overload and an unreachable Temporal are 503 with Retry-After.
  */
-export function buildApp(deps: AppDeps): FastifyInstance {
-  const metrics = deps.metrics ?? createMetrics();
+export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps, metrics: ApiMetrics): void {
   const maxInFlight = deps.maxInFlight ?? 512;
-  const app = Fastify({
-    logger: deps.logger ?? false,
-    bodyLimit: deps.policy.webhook.maxBodyBytes,
-    // Fastify's request log line has method, url and remote address, never headers (so never a token).
-  });
   let inFlight = 0;
   const seen = new SeenAlerts();
-
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
-    if (err instanceof ApiError) return sendError(reply, err);
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      metrics.rejected.inc({ reason: 'too_large' });
-      return sendError(
-        reply,
-        new ApiError('PAYLOAD_TOO_LARGE', `body larger than ${deps.policy.webhook.maxBodyBytes} bytes`),
-      );
-    }
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      metrics.rejected.inc({ reason: 'media_type' });
-      return sendError(reply, new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send application/json'));
-    }
-    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-      metrics.rejected.inc({ reason: 'malformed' });
-      return sendError(reply, new ApiError('BAD_REQUEST', err.message, { field: '(body)' }));
-    }
-    const apiError = toApiError(err);
-    if (apiError.code === 'INTERNAL') request.log.error({ err }, 'request failed');
-    return sendError(reply, apiError);
-  });
 
   app.post('/webhooks/alertmanager', async (request: FastifyRequest, reply: FastifyReply) => {
     const started = performance.now();
@@ -133,18 +101,4 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       inFlight -= 1;
     }
   });
-
-  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    const ready = await deps.incidents.readiness();
-    const ok = ready.temporal && ready.workerPolling;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', ...ready });
-  });
-  app.get('/metrics', async (_request, reply) => {
-    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-
-  registerEngineerRoutes(app, deps);
-  registerStatusRoutes(app, deps);
-  return app;
 }

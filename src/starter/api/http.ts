@@ -1,10 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import type { z } from 'zod';
-import type { Policy } from '../domain/policy.ts';
-import { ApiError, isTemporalUnavailable } from './errors.ts';
-import { IncidentNotFoundError, IncidentRefusedError } from './incidents.ts';
-import type { IncidentGateway } from './incidents.ts';
+import type { Policy } from '../../domain/policy.ts';
+import { ApiError } from './errors.ts';
+import { IncidentNotFoundError, IncidentRefusedError, isTemporalUnavailable } from '../client/errors.ts';
+import type { IncidentGateway } from '../client/incidents.ts';
 import type { ApiMetrics } from './metrics.ts';
 
 /* What every route shares: the app's dependencies, auth, and error answers. */

@@ -1,45 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import type { WorkflowClient } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { Client, WorkflowClient } from '@temporalio/client';
 import { encodeToPayloads } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import { encodeUnifiedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
 import proto from '@temporalio/proto';
-import type { Settings } from '../config.ts';
-import type { AlertBatch } from '../domain/alert-mapping.ts';
-import type { IncidentState } from '../domain/incident.ts';
-import type { Severity } from '../domain/severity.ts';
+import type { AlertBatch } from '../../domain/alert-mapping.ts';
+import type { IncidentState } from '../../domain/incident.ts';
+import type { Severity } from '../../domain/severity.ts';
 import {
   INCIDENT_WORKFLOW_TYPE,
-  IncidentEscalationLevelAttribute,
-  IncidentIdAttribute,
-  IncidentServiceAttribute,
-  IncidentSeverityAttribute,
-  IncidentStatusAttribute,
   alertsReceivedSignal,
+  searchAttributesOf,
   stateQuery,
-} from '../workflows/messages.ts';
-import type { IncidentInput } from '../workflows/messages.ts';
+} from '../../contract/messages.ts';
+import { incidentIdFrom, isIncidentId } from '../../contract/incident-id.ts';
+import type { IncidentInput } from '../../contract/messages.ts';
 
 // @temporalio/proto is CommonJS: Node's ESM loader only sees its default export.
 const { temporal } = proto;
 
-/** Connects to Temporal as the settings say (address, namespace, TLS/API key). */
-export async function connectClient(
-  settings: Settings['temporal'],
-  connectTimeoutMs = 5_000,
-): Promise<Client> {
-  const connection = await Connection.connect({
-    address: settings.address,
-    tls: settings.tls ? {} : undefined,
-    apiKey: settings.apiKey,
-    connectTimeout: connectTimeoutMs,
-  });
-  return new Client({ connection, namespace: settings.namespace });
-}
-
 /** A fresh incident id: `INC-` and 8 hex characters. */
 export function newIncidentId(): string {
-  return `INC-${randomUUID().replaceAll('-', '').slice(0, 8)}`;
+  return incidentIdFrom(randomUUID());
 }
 
 export interface SignalWithStartResult {
@@ -71,13 +53,16 @@ export async function signalWithStartIncident(
   batch: AlertBatch,
 ): Promise<SignalWithStartResult> {
   const converter = client.options.loadedDataConverter;
-  const searchAttributes = encodeUnifiedSearchAttributes(undefined, [
-    { key: IncidentIdAttribute, value: seed.incidentId },
-    { key: IncidentSeverityAttribute, value: seed.severity },
-    { key: IncidentStatusAttribute, value: 'triggered' },
-    { key: IncidentServiceAttribute, value: seed.service },
-    { key: IncidentEscalationLevelAttribute, value: 0 },
-  ]);
+  const searchAttributes = encodeUnifiedSearchAttributes(
+    undefined,
+    searchAttributesOf({
+      id: seed.incidentId,
+      severity: seed.severity,
+      status: 'triggered',
+      service: seed.service,
+      escalationLevel: 0,
+    }),
+  );
   const summary = (await encodeToPayloads(converter, `${seed.severity} ${seed.summary}`))?.[0];
   const response = await client.workflowService.signalWithStartWorkflowExecution({
     namespace: client.options.namespace,
@@ -105,7 +90,7 @@ export async function findIncidentWorkflow(
   workflow: WorkflowClient,
   incidentId: string,
 ): Promise<{ workflowId: string; runId: string; status: string } | undefined> {
-  if (!/^INC-[0-9a-f]{8}$/.test(incidentId)) return undefined;
+  if (!isIncidentId(incidentId)) return undefined;
   // Several runs carry the id when a long incident continued as new: the newest one is the incident now.
   let newest: { workflowId: string; runId: string; status: string; started: number } | undefined;
   for await (const execution of workflow.list({ query: `IncidentId = '${incidentId}'`, pageSize: 100 })) {

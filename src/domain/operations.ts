@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import type { IncidentState } from './incident.ts';
+import type { Policy } from './policy.ts';
+import { SEVERITIES } from './severity.ts';
+import { severityRules } from './severity-rules.ts';
+
+/**
+ * What engineers can do to an incident, defined once: each operation's input
+ * (a schema the API parses request bodies with and the workflow validates
+ * updates and signals with) and its refusal rule (who may do it, in which
+ * state). The workflow's update validators and signal handlers, the API's
+ * routes and the CLI's commands are all derived from this table and
+ * `src/contract/operations.ts`, so adding an operation touches these two files
+ * and the lifecycle method that applies it.
+ */
+
+/** Free text an engineer writes: a non-blank string of at most 10,000 characters. */
+const text = z
+  .string()
+  .max(10_000, 'at most 10000 characters')
+  .refine((value) => value.trim() !== '', 'must not be blank');
+
+/** A person's handle in the policy (`alice`). */
+const handle = z.string().min(1, 'is required');
+
+/**
+ * Input schemas, with the acting engineer `by`. Unknown fields are ignored
+ * here (a signal typed in the web UI may carry extras); the API is stricter.
+ */
+export const OPERATION_INPUTS = {
+  acknowledge: z.object({ by: handle }),
+  postUpdate: z.object({
+    by: handle,
+    message: text,
+    actions: z.array(text).max(100).optional(),
+    focus: text.optional(),
+    eta: text.optional(),
+    public: z.boolean().optional(),
+  }),
+  escalate: z.object({ by: handle, reason: text }),
+  changeSeverity: z.object({ by: handle, severity: z.enum(SEVERITIES), reason: text.optional() }),
+  assignCommander: z.object({ by: handle, commander: handle }),
+  recordSecurityEvaluation: z.object({ by: handle, finding: text, related: z.boolean().default(false) }),
+  mitigate: z.object({ by: handle, note: text.optional() }),
+  resolve: z.object({ by: handle, rootCause: text, prevention: text.optional() }),
+} as const;
+
+export type OperationName = keyof typeof OPERATION_INPUTS;
+export const OPERATION_NAMES = Object.keys(OPERATION_INPUTS) as OperationName[];
+export type OperationInput<K extends OperationName> = z.output<(typeof OPERATION_INPUTS)[K]>;
+
+export type AcknowledgeInput = OperationInput<'acknowledge'>;
+export type PostUpdateInput = OperationInput<'postUpdate'>;
+export type EscalateInput = OperationInput<'escalate'>;
+export type ChangeSeverityInput = OperationInput<'changeSeverity'>;
+export type AssignCommanderInput = OperationInput<'assignCommander'>;
+export type SecurityEvaluationInput = OperationInput<'recordSecurityEvaluation'>;
+export type MitigateInput = OperationInput<'mitigate'>;
+export type ResolveInput = OperationInput<'resolve'>;
+
+/** Why an engineer's request is refused, or undefined when it is allowed. */
+export type Refusal = string | undefined;
+
+/** Whether `handle` names a person of the policy (own properties only: `constructor` is nobody). */
+export function isPerson(policy: Policy, value: unknown): boolean {
+  return typeof value === 'string' && Object.hasOwn(policy.people, value);
+}
+
+/** State rules per operation, checked after the input is known to be well formed. */
+const STATE_RULES: {
+  [K in OperationName]: (policy: Policy, state: IncidentState, input: OperationInput<K>) => Refusal;
+} = {
+  acknowledge: (_policy, state) =>
+    state.acknowledgedAt !== undefined
+      ? `incident ${state.id} was already acknowledged by ${state.acknowledgedBy ?? 'someone'}`
+      : undefined,
+  postUpdate: () => undefined,
+  escalate: () => undefined,
+  changeSeverity: (_policy, state, input) =>
+    input.severity === state.severity ? `incident ${state.id} is already ${state.severity}` : undefined,
+  assignCommander: (policy, _state, input) =>
+    isPerson(policy, input.commander)
+      ? undefined
+      : `unknown commander "${input.commander}": not a person in the policy`,
+  recordSecurityEvaluation: () => undefined,
+  mitigate: (_policy, state) =>
+    state.status === 'mitigated' ? `incident ${state.id} is already mitigated` : undefined,
+  resolve: (policy, state) => {
+    const { resolveRequires } = severityRules(policy, state.severity);
+    if (resolveRequires.commander && state.commander === undefined) {
+      return `a ${state.severity} incident needs an incident commander before it is resolved (incident commander <id> <person>)`;
+    }
+    if (resolveRequires.securityEvaluation && state.securityEvaluation === undefined) {
+      return `a ${state.severity} incident needs a security evaluation before it is resolved (incident security <id> --finding <text>)`;
+    }
+    return undefined;
+  },
+};
+
+/** The first problem of a schema's parse, as `field: message`. */
+function firstProblem(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'the argument';
+  return `${field}: ${issue?.message ?? 'invalid'}`;
+}
+
+/**
+ * Why `op` with `input` is refused on `state` (undefined when allowed): the
+ * one rule that serves the update's validator and the signal handler. The
+ * input is untrusted JSON (a signal typed in the web UI).
+ */
+export function refusal(policy: Policy, state: IncidentState, op: OperationName, input: unknown): Refusal {
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    return 'the argument must be a JSON object';
+  const by = (input as { by?: unknown }).by;
+  if (typeof by !== 'string' || by === '') return 'the acting engineer ("by") is required';
+  if (!isPerson(policy, by)) return `unknown engineer "${by}": not a person in the policy`;
+  if (state.status === 'resolved') return `incident ${state.id} is already resolved`;
+  const parsed = OPERATION_INPUTS[op].safeParse(input);
+  if (!parsed.success) return firstProblem(parsed.error);
+  return (STATE_RULES[op] as (p: Policy, s: IncidentState, i: unknown) => Refusal)(
+    policy,
+    state,
+    parsed.data,
+  );
+}
+
+/** The operation's input as the lifecycle applies it (defaults filled in), once {@link refusal} allowed it. */
+export function parseOperationInput<K extends OperationName>(op: K, input: unknown): OperationInput<K> {
+  return OPERATION_INPUTS[op].parse(input) as OperationInput<K>;
+}

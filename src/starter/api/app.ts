@@ -1,0 +1,61 @@
+import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from './errors.ts';
+import { sendError, toApiError } from './http.ts';
+import type { AppDeps } from './http.ts';
+import { createMetrics } from './metrics.ts';
+import { registerEngineerRoutes } from './routes/engineers.ts';
+import { registerStatusRoutes } from './routes/status.ts';
+import { registerWebhookRoutes } from './routes/webhook.ts';
+
+export type { AppDeps } from './http.ts';
+
+/**
+ * Builds the API (Fastify): the Alertmanager webhook, the engineer API, the
+ * public status page, health and metrics. It does not listen; `server.ts`
+ * does, and tests use `app.inject`.
+ */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const metrics = deps.metrics ?? createMetrics();
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.policy.webhook.maxBodyBytes,
+    // Fastify's request log line has method, url and remote address, never headers (so never a token).
+  });
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    if (err instanceof ApiError) return sendError(reply, err);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      metrics.rejected.inc({ reason: 'too_large' });
+      return sendError(
+        reply,
+        new ApiError('PAYLOAD_TOO_LARGE', `body larger than ${deps.policy.webhook.maxBodyBytes} bytes`),
+      );
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      metrics.rejected.inc({ reason: 'media_type' });
+      return sendError(reply, new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send application/json'));
+    }
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+      metrics.rejected.inc({ reason: 'malformed' });
+      return sendError(reply, new ApiError('BAD_REQUEST', err.message, { field: '(body)' }));
+    }
+    const apiError = toApiError(err);
+    if (apiError.code === 'INTERNAL') request.log.error({ err }, 'request failed');
+    return sendError(reply, apiError);
+  });
+
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = await deps.incidents.readiness();
+    const ok = ready.temporal && ready.workerPolling;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', ...ready });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  registerWebhookRoutes(app, deps, metrics);
+  registerEngineerRoutes(app, deps);
+  registerStatusRoutes(app, deps);
+  return app;
+}

@@ -1,0 +1,55 @@
+import { CommanderError } from 'commander';
+import { IncidentNotFoundError, IncidentRefusedError, isTemporalUnavailable } from '../client/errors.ts';
+
+/** Exit codes: what a script driving the CLI can rely on. */
+export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
+
+/**
+ * Every error code the CLI prints (`{"error":{"code","message"}}` with `--json`), in one registry with
+ * its exit code, as the API keeps its codes with their HTTP statuses.
+ */
+export const CLI_ERRORS = {
+  USAGE: EXIT.usage,
+  CONFIG: EXIT.usage,
+  NOT_FOUND: EXIT.refused,
+  REFUSED: EXIT.refused,
+  ERROR: EXIT.refused,
+  TEMPORAL_UNAVAILABLE: EXIT.unreachable,
+} as const;
+export type CliErrorCode = keyof typeof CLI_ERRORS;
+
+export class CliError extends Error {
+  readonly code: CliErrorCode;
+  constructor(code: CliErrorCode, message: string) {
+    super(message);
+    this.name = 'CliError';
+    this.code = code;
+  }
+  get exitCode(): number {
+    return CLI_ERRORS[this.code];
+  }
+  toJSON(): { error: { code: CliErrorCode; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+/**
+ * What went wrong, as the CLI reports it. A commander error is a usage error whatever its own exit code
+ * (commander exits 1 on a bad argument; our contract says 2); its message loses commander's `error: `
+ * prefix and its line breaks (a suggestion comes on a second line), so that stderr gets one line.
+ */
+export function toCliError(err: unknown, temporalAddress: string | undefined): CliError {
+  if (err instanceof CliError) return err;
+  if (err instanceof CommanderError) {
+    return new CliError('USAGE', err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' '));
+  }
+  if (err instanceof IncidentNotFoundError) return new CliError('NOT_FOUND', err.message);
+  if (err instanceof IncidentRefusedError) return new CliError('REFUSED', err.message);
+  if (isTemporalUnavailable(err)) {
+    return new CliError(
+      'TEMPORAL_UNAVAILABLE',
+      `Temporal is unreachable at ${temporalAddress ?? 'its address'}`,
+    );
+  }
+  return new CliError('ERROR', err instanceof Error ? err.message : String(err));
+}

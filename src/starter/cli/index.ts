@@ -1,0 +1,136 @@
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { CommanderError } from 'commander';
+import { loadSettings } from '../../config.ts';
+import type { Settings } from '../../config.ts';
+import type { IncidentState } from '../../domain/incident.ts';
+import { simulate, simulationSteps } from '../../domain/simulation.ts';
+import type { IncidentGateway } from '../client/incidents.ts';
+import { CliError, EXIT, toCliError } from './errors.ts';
+import { describeIncident, incidentTable, simulationTable, toJson } from './output.ts';
+import { buildProgram } from './program.ts';
+import type { CliRequest, GlobalOptions } from './program.ts';
+
+/**
+ * `incident <command>`, the engineer's CLI (DESIGN.md "CLI"): `program.ts` parses and validates,
+ * this file loads the settings, talks to Temporal through the gateway and prints. It talks to
+ * Temporal directly, like the `temporal` CLI.
+ */
+
+export { EXIT };
+
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Injected by tests; otherwise a real client from the settings. */
+  connect?: (settings: Settings) => Promise<Client>;
+  /** Injected by tests instead of Temporal altogether: the gateway the commands call. */
+  gateway?: (settings: Settings) => IncidentGateway;
+}
+
+/** What a command printed: its JSON value and, lazily, its human rendering. */
+interface Outcome {
+  value: unknown;
+  human: () => string;
+}
+
+/** Runs one CLI invocation; returns the exit code. Never exits the process. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const parsed: { request?: CliRequest } = {};
+  const program = buildProgram(io, (request) => {
+    parsed.request = request;
+  });
+  let settings: Settings | undefined;
+  try {
+    try {
+      program.parse(argv, { from: 'user' });
+    } catch (err) {
+      // `--help` and `help [command]`: the help went to stdout.
+      if (err instanceof CommanderError && err.exitCode === 0) return EXIT.ok;
+      // No command: commander printed the usage on stderr.
+      if (err instanceof CommanderError && err.code === 'commander.help')
+        throw new CliError('USAGE', 'missing command');
+      throw err;
+    }
+    if (!parsed.request) throw new CliError('USAGE', 'missing command');
+    try {
+      settings = loadSettings(io.env);
+    } catch (err) {
+      throw new CliError('CONFIG', err instanceof Error ? err.message : String(err));
+    }
+    const outcome = await execute(parsed.request, settings, io);
+    io.out(json(program) ? toJson(outcome.value) : outcome.human());
+    return EXIT.ok;
+  } catch (err) {
+    const error = toCliError(err, settings?.temporal.address);
+    io.err(`incident: ${error.message}`);
+    if (json(program)) io.out(JSON.stringify(error));
+    return error.exitCode;
+  }
+}
+
+function json(program: { opts: () => GlobalOptions }): boolean {
+  return program.opts().json === true;
+}
+
+async function execute(request: CliRequest, settings: Settings, io: CliIo): Promise<Outcome> {
+  if (request.command === 'simulate') {
+    const { options } = request;
+    const steps = simulationSteps(simulate(settings.policy, options), options.at);
+    return { value: { severity: options.severity, steps }, human: () => simulationTable(steps) };
+  }
+  const incident = (state: IncidentState): Outcome => ({
+    value: state,
+    human: () => describeIncident(state),
+  });
+  return withGateway(settings, io, async (incidents) => {
+    switch (request.command) {
+      case 'list': {
+        const list = await incidents.listIncidents(request.filter);
+        return { value: list, human: () => incidentTable(list) };
+      }
+      case 'show':
+        return incident(await incidents.getIncident(request.id));
+      case 'declare':
+        return incident(await incidents.declare(request.input));
+      case 'operate':
+        return incident(await incidents.operate(request.id, request.operation, request.argument));
+    }
+  });
+}
+
+/** Runs `use` with the injected gateway, or with one on a fresh connection that is closed afterwards. */
+async function withGateway<T>(
+  settings: Settings,
+  io: CliIo,
+  use: (incidents: IncidentGateway) => Promise<T>,
+): Promise<T> {
+  if (io.gateway) return use(io.gateway(settings));
+  // Loaded on demand: the Temporal client takes over a second to import, which `--help`, usage errors
+  // and `simulate` need not wait for.
+  const [{ connectClient }, { TemporalIncidents }] = await Promise.all([
+    import('../client/connection.ts'),
+    import('../client/incidents.ts'),
+  ]);
+  const client = await (io.connect ?? ((s: Settings) => connectClient(s.temporal)))(settings);
+  try {
+    return await use(new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy));
+  } finally {
+    await client.connection.close();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runCli(process.argv.slice(2), {
+    out: (line) => console.log(line),
+    err: (line) => console.error(line),
+    env: process.env,
+  }).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`incident: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(EXIT.refused);
+    },
+  );
+}

@@ -1,0 +1,297 @@
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
+import { isIncidentId } from '../../contract/incident-id.ts';
+import { OPERATION_INPUTS, OPERATION_LIST } from '../../contract/operations.ts';
+import type { CliField, OperationArgs, OperationName, OperationSpec } from '../../contract/operations.ts';
+import type { IncidentStatus } from '../../domain/incident.ts';
+import { IMPACTS, SEVERITIES } from '../../domain/severity.ts';
+import type { Impact, Severity } from '../../domain/severity.ts';
+import type { SimulateOptions } from '../../domain/simulation.ts';
+import type { DeclareInput } from '../client/incidents.ts';
+import { EXIT } from './errors.ts';
+
+/**
+ * The `incident` command line, parsed and validated, without I/O: commander turns argv into one
+ * {@link CliRequest} that `runCli` then carries out. Every check that needs no server happens here
+ * (severities, impacts, dates, incident ids, each operation's input schema), so a typo is a usage
+ * error (exit 2) before any connection to Temporal. The engineer operations are generated from
+ * `OPERATION_LIST`: a new operation in the contract is a new command, with its help, and no edit here.
+ */
+
+/** What one invocation asks for. */
+export type CliRequest =
+  | { command: 'list'; filter: { status?: IncidentStatus; severity?: Severity } }
+  | { command: 'show'; id: string }
+  | { command: 'declare'; input: DeclareInput }
+  | { command: 'simulate'; options: SimulateOptions }
+  | { command: 'operate'; id: string; operation: OperationName; argument: OperationArgs<OperationName> };
+
+/** Options every command takes. */
+export interface GlobalOptions {
+  json?: boolean;
+  by?: string;
+}
+
+export interface ProgramIo {
+  /** One chunk of standard output or error, without its final newline. */
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+const STATUSES: readonly IncidentStatus[] = ['triggered', 'acknowledged', 'mitigated', 'resolved'];
+
+/** A parser that accepts one of `choices`, in any case (`p1` is P1), and returns it as spelled there. */
+function choice<T extends string>(choices: readonly T[]): (value: string) => T {
+  return (value) => {
+    const match = choices.find((c) => c.toLowerCase() === value.toLowerCase());
+    if (match === undefined) throw new InvalidArgumentError(`It must be one of ${choices.join(', ')}.`);
+    return match;
+  };
+}
+
+function nonBlank(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('It must not be blank.');
+  return value;
+}
+
+function incidentId(value: string): string {
+  if (!isIncidentId(value))
+    throw new InvalidArgumentError('An incident id is INC- and 8 hex digits (INC-1a2b3c4d).');
+  return value;
+}
+
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** `--at`: an ISO 8601 date-time, as epoch milliseconds. */
+function isoDateTime(value: string): number {
+  const at = Date.parse(value);
+  if (!ISO_DATE_TIME.test(value) || Number.isNaN(at))
+    throw new InvalidArgumentError('It must be an ISO date-time such as 2026-11-27T16:00:00Z.');
+  return at;
+}
+
+const severity = choice(SEVERITIES);
+
+/** `--severity <P>` of `declare` and `simulate`. */
+function severityOption(): Option {
+  return new Option('--severity <P>', 'P0, P1, P2 or P3 (required)')
+    .argParser(severity)
+    .makeOptionMandatory();
+}
+
+function impactOption(): Option {
+  return new Option('--impact <impact>', `business impact (${IMPACTS.join(', ')})`).argParser(
+    choice(IMPACTS),
+  );
+}
+
+function incidentIdArgument(): Argument {
+  return new Argument('<id>', 'the incident (INC-xxxxxxxx)').argParser(incidentId);
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** The choices of an enum field of an operation's input schema (`severity`), or undefined. */
+function enumChoices(schema: z.ZodObject, field: string): readonly string[] | undefined {
+  let type = (schema.shape as Record<string, z.ZodType | undefined>)[field];
+  while (type instanceof z.ZodOptional || type instanceof z.ZodDefault) type = type.unwrap() as z.ZodType;
+  return type instanceof z.ZodEnum ? type.options.map(String) : undefined;
+}
+
+function fieldOption(field: CliField & { option: string }, schema: z.ZodObject): Option {
+  const option = new Option(
+    field.option,
+    field.required ? `${field.description} (required)` : field.description,
+  );
+  const choices = enumChoices(schema, field.field);
+  if (field.repeatable) option.argParser(collect);
+  else if (choices) option.argParser(choice(choices));
+  if (field.required) option.makeOptionMandatory();
+  return option;
+}
+
+function fieldArgument(field: CliField & { argument: string }, schema: z.ZodObject): Argument {
+  const argument = new Argument(field.argument, field.description);
+  const choices = enumChoices(schema, field.field);
+  if (choices) argument.argParser(choice(choices));
+  if (field.required) argument.argRequired();
+  else argument.argOptional();
+  return argument;
+}
+
+/** How a field of an operation's input is spelled on the command line, for error messages. */
+function fieldLabel(op: OperationSpec<OperationName>, field: PropertyKey | undefined): string {
+  if (field === 'by') return '--by';
+  const cli = op.cli.find((f) => f.field === field);
+  if (cli?.option) return cli.option.split(' ')[0] ?? cli.option;
+  if (cli?.argument) return cli.argument;
+  return String(field ?? 'the argument');
+}
+
+/**
+ * The `incident` program. Nothing in it exits the process or writes to the console: usage errors and
+ * `--help` end the parse with a thrown `CommanderError` (`exitOverride`), and all output goes to `io`.
+ * `submit` receives the request of a command that parsed and validated.
+ */
+export function buildProgram(io: ProgramIo, submit: (request: CliRequest) => void): Command {
+  const program = new Command('incident');
+  // Settings that subcommands inherit must come before the first `.command()`.
+  program
+    .description('Durable incident response on Temporal: declare, inspect and act on incidents.')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.out(text.replace(/\n$/, '')),
+      writeErr: (text) => io.err(text.replace(/\n$/, '')),
+      // runCli prints errors itself: one line on stderr, and JSON with --json.
+      outputError: () => {},
+    })
+    .configureHelp({ showGlobalOptions: true })
+    .option('--json', 'print JSON: the incident state, or {"error":{"code","message"}}')
+    .option('--by <handle>', 'the acting engineer, a person of the policy (default: $INCIDENT_USER)');
+
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  const actor = (command: Command): string => {
+    const by = (globals().by ?? io.env['INCIDENT_USER'])?.trim();
+    if (!by) command.error('missing --by <handle> (or set INCIDENT_USER)', { exitCode: EXIT.usage });
+    return by;
+  };
+
+  program
+    .command('list')
+    .description('incidents, newest first')
+    .addOption(
+      new Option('--status <status>', `only incidents in this status (${STATUSES.join(', ')})`).argParser(
+        choice(STATUSES),
+      ),
+    )
+    .addOption(new Option('--severity <P>', 'only incidents of this severity (P0..P3)').argParser(severity))
+    .action((options: { status?: IncidentStatus; severity?: Severity }) => {
+      submit({
+        command: 'list',
+        filter: {
+          ...(options.status ? { status: options.status } : {}),
+          ...(options.severity ? { severity: options.severity } : {}),
+        },
+      });
+    });
+
+  program
+    .command('show')
+    .description("one incident's state and timeline")
+    .addArgument(incidentIdArgument())
+    .action((id: string) => submit({ command: 'show', id }));
+
+  const declare = program
+    .command('declare')
+    .description('declare an incident by hand')
+    .addOption(severityOption())
+    .addOption(
+      new Option('--title <title>', 'what is wrong, in a few words (required)')
+        .argParser(nonBlank)
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--service <service>', "the affected service (default: the policy's service)").argParser(
+        nonBlank,
+      ),
+    )
+    .addOption(impactOption())
+    .option('--security', 'the incident is security-related');
+  declare.action(
+    (options: {
+      severity: Severity;
+      title: string;
+      service?: string;
+      impact?: Impact;
+      security?: boolean;
+    }) => {
+      submit({
+        command: 'declare',
+        input: {
+          by: actor(declare),
+          severity: options.severity,
+          title: options.title,
+          ...(options.service ? { service: options.service } : {}),
+          ...(options.impact ? { impact: options.impact } : {}),
+          ...(options.security ? { securityRelated: true } : {}),
+        },
+      });
+    },
+  );
+
+  for (const op of OPERATION_LIST) addOperation(program, op, actor, submit);
+
+  program
+    .command('simulate')
+    .description('who an incident would notify, and when, if nobody acted (no server needed)')
+    .addOption(severityOption())
+    .option('--no-ack', 'nobody acknowledges (default: acknowledged at once)')
+    .addOption(impactOption())
+    .option('--security', 'the incident is security-related')
+    .addOption(new Option('--at <iso>', 'when the incident opens (default: now)').argParser(isoDateTime))
+    .action(
+      (options: { severity: Severity; ack: boolean; impact?: Impact; security?: boolean; at?: number }) => {
+        submit({
+          command: 'simulate',
+          options: {
+            severity: options.severity,
+            at: options.at ?? Date.now(),
+            securityRelated: options.security === true,
+            ...(options.impact ? { impact: options.impact } : {}),
+            ...(options.ack ? { acknowledgeAfterMs: 0 } : {}),
+          },
+        });
+      },
+    );
+
+  return program;
+}
+
+/**
+ * One command per engineer operation: `<verb> <id> [positional fields] [options]`, from the
+ * operation's `cli` fields; the argument is checked against the operation's input schema (the one the
+ * workflow's validator and the API use) before it is submitted.
+ */
+function addOperation(
+  program: Command,
+  op: OperationSpec<OperationName>,
+  actor: (command: Command) => string,
+  submit: (request: CliRequest) => void,
+): void {
+  const schema: z.ZodObject = OPERATION_INPUTS[op.name];
+  const command = program.command(op.verb).description(op.summary).addArgument(incidentIdArgument());
+  const positional = op.cli.filter((f): f is CliField & { argument: string } => f.argument !== undefined);
+  const options = op.cli.filter((f): f is CliField & { option: string } => f.option !== undefined);
+  for (const field of positional) command.addArgument(fieldArgument(field, schema));
+  const optionOf = new Map(options.map((field) => [field, fieldOption(field, schema)]));
+  for (const option of optionOf.values()) command.addOption(option);
+
+  command.action(() => {
+    const [id, ...values] = command.processedArgs as unknown[];
+    const given = command.opts<Record<string, unknown>>();
+    const argument: Record<string, unknown> = { by: actor(command) };
+    positional.forEach((field, i) => {
+      if (values[i] !== undefined) argument[field.field] = values[i];
+    });
+    for (const [field, option] of optionOf) {
+      const value = given[option.attributeName()];
+      if (value !== undefined) argument[field.field] = value;
+    }
+    const parsed = schema.safeParse(argument);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      command.error(`${fieldLabel(op, issue?.path[0])}: ${issue?.message ?? 'invalid'}`, {
+        exitCode: EXIT.usage,
+      });
+    }
+    submit({
+      command: 'operate',
+      id: id as string,
+      operation: op.name,
+      argument: argument as OperationArgs<OperationName>,
+    });
+  });
+}
