@@ -162,13 +162,25 @@ async function main(): Promise<void> {
   }
   if (shuttingDown) return; // a Ctrl-C arrived while the server was starting
 
-  const env = { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace };
+  // The laptop outbox: messages of channels without a provider are written here (GET /outbox, incident outbox).
+  const outbox = process.env['INCIDENT_OUTBOX'] || path.join(dataDir, 'outbox.jsonl');
+  mkdirSync(path.dirname(outbox), { recursive: true });
+  const env = {
+    ...process.env,
+    TEMPORAL_ADDRESS: address,
+    TEMPORAL_NAMESPACE: namespace,
+    INCIDENT_OUTBOX: outbox,
+  };
   spawnChild('worker', 'src/worker.ts', env);
   spawnChild('api', 'src/starter/api/server.ts', env);
 
   say(`Temporal gRPC: ${address}  (namespace ${namespace})`);
   say(`Temporal UI:   ${uiUrl ?? '(the existing server’s own web UI)'}`);
   say(`API:           ${apiUrl}`);
+  say(
+    `Outbox:        on, in ${outbox} — messages with no provider configured land there: ${apiUrl}/outbox, ` +
+      `or INCIDENT_OUTBOX=${outbox} npm exec -- incident outbox`,
+  );
   say('Ctrl-C stops everything.');
 }
 

@@ -1,30 +1,231 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
+import { SmtpEmail } from './activities/channels/email.ts';
+import {
+  emailNotifier,
+  notConfiguredNotifier,
+  notConfiguredPagerFollowUp,
+  notConfiguredPoster,
+  notConfiguredSink,
+  outboxNotifier,
+  outboxPagerFollowUp,
+  outboxPoster,
+  outboxSink,
+  pagerFollowUp,
+  pagerNotifier,
+  phoneNotifier,
+  slackNotifier,
+  slackPoster,
+  smsNotifier,
+  webhookSink,
+} from './activities/channels/notifier.ts';
+import type { PersonChannel } from './activities/channels/notifier.ts';
+import { Outbox } from './activities/channels/outbox.ts';
+import { PagerDutyEvents } from './activities/channels/pagerduty.ts';
+import type { PagerClient } from './activities/channels/pagerduty.ts';
+import { SlackApi } from './activities/channels/slack.ts';
+import { TwilioApi } from './activities/channels/twilio.ts';
+import { SignedWebhook } from './activities/channels/webhook.ts';
+import type { DeliveryChannels } from './activities/deliver.ts';
 import { TemporalIncidentHistory } from './activities/incident-history.ts';
 import { createActivities } from './activities/index.ts';
-import { resolveReferences } from './secrets.ts';
-import { SlackApi } from './activities/channels/slack.ts';
 import { loadSettingsOrExit } from './config.ts';
 import type { Settings } from './config.ts';
+import type { Policy } from './domain/policy.ts';
+import type { Channel, Role } from './domain/severity.ts';
+import { resolveReferences } from './secrets.ts';
 import { connectionOptions, lazyClient } from './starter/client/connection.ts';
 
 /** The workflow bundle's entry: every workflow the task queue runs. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** A `${VAR}` reference's value now, or '' when it resolves to nothing (the channel is not configured). */
+function valueOf(reference: string, env: Env, key: string): string {
+  try {
+    return resolveReferences(reference, env, key).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The reference's variable names, to say what to set (`PAGERDUTY_ROUTING_KEY`). */
+function variablesOf(...references: string[]): string {
+  const names = references.flatMap((r) => [...r.matchAll(/\$\{([A-Z0-9_]+)/g)].map((m) => m[1]));
+  return names.length > 0 ? names.join(', ') : references.join(', ');
+}
+
+/**
+ * Every channel's transport, decided once from the policy and the environment: the provider's when its
+ * credentials are set; else, with `INCIDENT_OUTBOX` (npm start on a laptop), the local outbox; else
+ * "not configured", which fails each message loudly so that the person's fallback channel is tried.
+ * Credentials are read when a message is sent, never logged. `describe` says, per channel, which it is.
+ */
+export function buildChannels(policy: Policy, env: Env): { channels: DeliveryChannels; describe: string[] } {
+  const c = policy.channels;
+  const outboxFile = env['INCIDENT_OUTBOX']?.trim();
+  const outbox = outboxFile ? new Outbox({ file: outboxFile }) : undefined;
+  const describe: string[] = [];
+  const toOutbox = new Set<Channel | 'room'>();
+  const choose = <T>(
+    name: Channel,
+    configured: boolean,
+    real: () => T,
+    local: (o: Outbox) => T,
+    none: (why: string) => T,
+    provider: string,
+    missing: string,
+  ): T => {
+    if (configured) {
+      describe.push(`${name}: ${provider}`);
+      return real();
+    }
+    if (outbox) {
+      toOutbox.add(name);
+      describe.push(`${name}: local outbox ${outboxFile} (set ${missing} to deliver for real)`);
+      return local(outbox);
+    }
+    describe.push(`${name}: NOT CONFIGURED (set ${missing}): its messages fail and fallbacks are tried`);
+    return none(`set ${missing}`);
+  };
+
+  const slackToken = () => resolveReferences(c.slack.botToken, env, 'channels.slack.botToken');
+  const slackApi = new SlackApi({
+    apiUrl: () => valueOf(c.slack.apiUrl, env, 'channels.slack.apiUrl'),
+    token: slackToken,
+  });
+  const slackConfigured = valueOf(c.slack.botToken, env, 'channels.slack.botToken') !== '';
+  const posts = choose(
+    'slack',
+    slackConfigured,
+    () => slackPoster(slackApi),
+    outboxPoster,
+    notConfiguredPoster,
+    `Slack Web API ${valueOf(c.slack.apiUrl, env, 'apiUrl')}`,
+    variablesOf(c.slack.botToken),
+  );
+  if (toOutbox.has('slack')) toOutbox.add('room');
+
+  const pagers = new Map<string, PagerClient>();
+  const pagerFor = (role: Role | null): PagerClient => {
+    const reference = (role ? c.pagerduty.routingKeys[role] : undefined) ?? c.pagerduty.routingKey;
+    let pager = pagers.get(reference);
+    if (!pager) {
+      pager = new PagerDutyEvents({
+        routingKey: () =>
+          resolveReferences(reference, env, `channels.pagerduty routing key${role ? ` of ${role}` : ''}`),
+        eventsUrl: () => valueOf(c.pagerduty.eventsUrl, env, 'channels.pagerduty.eventsUrl'),
+      });
+      pagers.set(reference, pager);
+    }
+    return pager;
+  };
+  const pagerConfigured =
+    valueOf(c.pagerduty.routingKey, env, 'routingKey') !== '' ||
+    Object.values(c.pagerduty.routingKeys).some((r) => r && valueOf(r, env, 'routingKeys') !== '');
+  const pagerProvider = `PagerDuty Events API v2 ${valueOf(c.pagerduty.eventsUrl, env, 'eventsUrl')}`;
+  const pagerMissing = variablesOf(c.pagerduty.routingKey);
+
+  const twilio = new TwilioApi({
+    accountSid: () => valueOf(c.twilio.accountSid, env, 'channels.twilio.accountSid'),
+    authToken: () => valueOf(c.twilio.authToken, env, 'channels.twilio.authToken'),
+    from: () => valueOf(c.twilio.from, env, 'channels.twilio.from'),
+    apiUrl: () => valueOf(c.twilio.apiUrl, env, 'channels.twilio.apiUrl'),
+  });
+  const twilioConfigured = [c.twilio.accountSid, c.twilio.authToken, c.twilio.from].every(
+    (r) => valueOf(r, env, 'twilio') !== '',
+  );
+  const twilioProvider = `Twilio ${valueOf(c.twilio.apiUrl, env, 'apiUrl')}`;
+  const twilioMissing = variablesOf(c.twilio.accountSid, c.twilio.authToken, c.twilio.from);
+
+  const smtpUrl = () => valueOf(c.email.smtpUrl, env, 'channels.email.smtpUrl');
+  const emailConfigured = smtpUrl() !== '';
+
+  const notifiers: Record<PersonChannel, ReturnType<typeof pagerNotifier>> = {
+    pager: choose(
+      'pager',
+      pagerConfigured,
+      () => pagerNotifier(pagerFor),
+      (o) => outboxNotifier('pager', o),
+      (why) => notConfiguredNotifier('pager', why),
+      pagerProvider,
+      pagerMissing,
+    ),
+    sms: choose(
+      'sms',
+      twilioConfigured,
+      () => smsNotifier(twilio),
+      (o) => outboxNotifier('sms', o),
+      (why) => notConfiguredNotifier('sms', why),
+      `${twilioProvider} (Messages)`,
+      twilioMissing,
+    ),
+    phone: choose(
+      'phone',
+      twilioConfigured,
+      () => phoneNotifier(twilio),
+      (o) => outboxNotifier('phone', o),
+      (why) => notConfiguredNotifier('phone', why),
+      `${twilioProvider} (Calls)`,
+      twilioMissing,
+    ),
+    slack: slackConfigured
+      ? slackNotifier(posts)
+      : outbox
+        ? outboxNotifier('slack', outbox)
+        : notConfiguredNotifier('slack', `set ${variablesOf(c.slack.botToken)}`),
+    email: choose(
+      'email',
+      emailConfigured,
+      () => emailNotifier(new SmtpEmail({ url: smtpUrl, from: c.email.from })),
+      (o) => outboxNotifier('email', o),
+      (why) => notConfiguredNotifier('email', why),
+      'SMTP (SMTP_URL)',
+      variablesOf(c.email.smtpUrl),
+    ),
+  };
+  const pager = pagerConfigured
+    ? pagerFollowUp(pagerFor)
+    : outbox
+      ? outboxPagerFollowUp(outbox)
+      : notConfiguredPagerFollowUp(`set ${pagerMissing}`);
+
+  // The generic webhook is optional: with no URL in the policy, incidents send no events at all.
+  const webhookUrl = () => valueOf(c.webhook.url, env, 'channels.webhook.url');
+  let events;
+  if (c.webhook.url === '') {
+    describe.push('webhook: off (no channels.webhook.url in the policy)');
+    events = notConfiguredSink('no channels.webhook.url in the policy');
+  } else {
+    events = choose(
+      'webhook',
+      webhookUrl() !== '',
+      () =>
+        webhookSink(
+          new SignedWebhook({
+            url: webhookUrl,
+            secret: () => valueOf(c.webhook.secret, env, 'channels.webhook.secret'),
+          }),
+        ),
+      outboxSink,
+      notConfiguredSink,
+      'signed webhook',
+      variablesOf(c.webhook.url),
+    );
+  }
+  return { channels: { notifiers, posts, pager, events, outbox: toOutbox }, describe };
+}
 
 /**
  * The one composition root: the only place that builds real clients from the
  * policy and the environment and hands them to the activities.
  */
 export function buildActivities(settings: Settings, env: NodeJS.ProcessEnv = process.env) {
-  const slack = settings.policy.channels.slack;
   return createActivities({
     history: new TemporalIncidentHistory(lazyClient(settings.temporal)),
-    slack: new SlackApi({
-      apiUrl: resolveReferences(slack.apiUrl, env, 'channels.slack.apiUrl'),
-      // Resolved at each call: a missing token fails that notification (recorded on the incident), not the worker.
-      token: () => resolveReferences(slack.botToken, env, 'channels.slack.botToken'),
-    }),
+    channels: buildChannels(settings.policy, env).channels,
   });
 }
 
@@ -47,11 +248,7 @@ export async function createWorker(
 
 async function main(): Promise<void> {
   const settings = loadSettingsOrExit();
-  try {
-    resolveReferences(settings.policy.channels.slack.botToken, process.env, 'channels.slack.botToken');
-  } catch (err) {
-    console.warn(`${(err as Error).message}: Slack posts will fail and be recorded on each incident`);
-  }
+  for (const line of buildChannels(settings.policy, process.env).describe) console.log(`channel ${line}`);
   const { worker, connection } = await createWorker(settings);
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);

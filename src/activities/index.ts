@@ -1,27 +1,17 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import type { Notification } from '../domain/escalation.ts';
-import type { DeliveryResult } from '../domain/notices.ts';
-import type { Person } from '../domain/policy.ts';
+import type { Delivery, DeliveryResult } from '../domain/delivery.ts';
+import { Deliverer, RetryLater } from './deliver.ts';
+import type { DeliveryChannels, DeliveryProgress } from './deliver.ts';
 import type { IncidentHistory } from './incident-history.ts';
-import { SlackError } from './channels/slack.ts';
-import type { SlackClient } from './channels/slack.ts';
 
 /** What the activities need from the outside world; the worker builds the real ones. */
 export interface ActivityDeps {
-  slack: SlackClient;
+  /** Every channel's transport: the provider's, the laptop's outbox, or "not configured". */
+  channels: DeliveryChannels;
   history: IncidentHistory;
 }
 
-/** One message to send: a post to a Slack channel, or a notification to a person on their channels. */
-export type Delivery =
-  | { kind: 'post'; channel: string; text: string }
-  | {
-      kind: 'notify';
-      notification: Notification;
-      /** The person's contacts, from the incident's policy snapshot. */
-      person: Pick<Person, 'name' | 'slack' | 'email' | 'phone'> | undefined;
-      text: string;
-    };
+export type { Delivery };
 
 export interface DeliverInput {
   incidentId: string;
@@ -30,39 +20,11 @@ export interface DeliverInput {
   maxAttempts: number;
 }
 
-/** A delivery that may succeed if tried again later. */
-class TransientDeliveryError extends Error {
-  readonly retryAfterMs: number | undefined;
-  constructor(message: string, retryAfterMs?: number) {
-    super(message);
-    this.name = 'TransientDeliveryError';
-    this.retryAfterMs = retryAfterMs;
-  }
-}
-
-async function deliverOne(slack: SlackClient, delivery: Delivery): Promise<string> {
-  try {
-    if (delivery.kind === 'post') {
-      const posted = await slack.postMessage({ channel: delivery.channel, text: delivery.text });
-      return `slack ${posted.channel} ts=${posted.ts}`;
-    }
-    // Slack is delivered (a direct message to the person's Slack id); pager, SMS, phone and email have
-    // no transport in this release and are recorded as such.
-    const receipts: string[] = [];
-    for (const channel of delivery.notification.channels) {
-      if (channel === 'slack' && delivery.person?.slack) {
-        const posted = await slack.postMessage({ channel: delivery.person.slack, text: delivery.text });
-        receipts.push(`slack dm ts=${posted.ts}`);
-      } else {
-        receipts.push(`${channel} recorded`);
-      }
-    }
-    return receipts.join(', ');
-  } catch (err) {
-    if (err instanceof SlackError && err.retryable)
-      throw new TransientDeliveryError(err.message, err.retryAfterMs);
-    throw err;
-  }
+/** Heartbeat details of an attempt; older workers heartbeated only the finished results. */
+function resumeFrom(details: unknown): DeliveryProgress | undefined {
+  if (typeof details !== 'object' || details === null) return undefined;
+  if ('done' in details && 'partial' in details) return details as DeliveryProgress;
+  return { done: details as Record<number, DeliveryResult>, partial: {}, rooms: {} };
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -76,35 +38,27 @@ export function createActivities(deps: ActivityDeps) {
      */
     async deliver(input: DeliverInput): Promise<DeliveryResult[]> {
       const context = Context.current();
-      const done: Record<number, DeliveryResult> = {
-        ...((context.info.heartbeatDetails as Record<number, DeliveryResult> | undefined) ?? {}),
-      };
-      const lastAttempt = context.info.attempt >= input.maxAttempts;
-      let transient: TransientDeliveryError | undefined;
-      for (const [i, delivery] of input.deliveries.entries()) {
-        if (done[i]) continue;
-        try {
-          done[i] = { ok: true, detail: await deliverOne(deps.slack, delivery) };
-        } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          if (err instanceof TransientDeliveryError && !lastAttempt) {
-            transient = err;
-            continue;
-          }
-          log.warn('delivery failed', { incidentId: input.incidentId, error: message });
-          done[i] = { ok: false, error: message };
+      const progress = resumeFrom(context.info.heartbeatDetails);
+      const deliverer = new Deliverer({
+        channels: deps.channels,
+        ...(progress ? { progress } : {}),
+        lastAttempt: context.info.attempt >= input.maxAttempts,
+        onProgress: (p) => context.heartbeat(p),
+      });
+      try {
+        const results = await deliverer.deliverAll(input.incidentId, input.deliveries);
+        for (const r of results) {
+          if (!r.ok) log.warn('delivery failed', { incidentId: input.incidentId, error: r.error });
         }
-        context.heartbeat(done);
-      }
-      if (transient) {
+        return results;
+      } catch (err) {
+        if (!(err instanceof RetryLater)) throw err;
         throw ApplicationFailure.create({
-          message: transient.message,
+          message: err.message,
           type: 'TransientDeliveryError',
-          nextRetryDelay: transient.retryAfterMs,
-          details: [done],
+          nextRetryDelay: err.retryAfterMs,
         });
       }
-      return input.deliveries.map((_, i) => done[i] ?? { ok: false, error: 'not delivered' });
     },
 
     /** The incident this alert group had before (a group that fires again after its incident was resolved). */

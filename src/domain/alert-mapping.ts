@@ -18,6 +18,16 @@ export interface AlertRecord {
   annotations: Record<string, string>;
   startsAt: string;
   endsAt?: string;
+  /** Where to look, when the source says (Grafana's dashboard, panel, silence and rule pages). */
+  links?: AlertLinks;
+}
+
+export interface AlertLinks {
+  dashboard?: string;
+  panel?: string;
+  silence?: string;
+  /** The rule or query that fired (`generatorURL`). */
+  source?: string;
 }
 
 /** A batch of alerts from one delivery of one Alertmanager group. */
@@ -65,7 +75,12 @@ export function alertSeverity(policy: Policy, alertLabels: Readonly<Record<strin
   return mapped ?? policy.alerts.defaultSeverity;
 }
 
-export function toAlertBatch(policy: Policy, payload: WebhookPayload, maxAlerts: number): AlertBatch {
+/** An Alertmanager-shaped group (Alertmanager's v4, Grafana's v1, a generic source's one alert) as a batch. */
+export function toAlertBatch(
+  policy: Policy,
+  payload: Omit<WebhookPayload, 'version'>,
+  maxAlerts: number,
+): AlertBatch {
   const kept = payload.alerts.slice(0, maxAlerts);
   return {
     receiver: payload.receiver,

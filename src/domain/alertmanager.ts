@@ -18,7 +18,7 @@ const labelName = z
   .max(WEBHOOK_LIMITS.maxLabelNameLength)
   .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name');
 /** Text that is valid Unicode (no lone surrogates) and has no NUL: anything else is not from Alertmanager. */
-const text = (max: number) =>
+export const text = (max: number) =>
   z
     .string()
     .max(max)
@@ -29,10 +29,10 @@ const labelSet = (maxValue: number) =>
     .refine((labels) => Object.keys(labels).length <= WEBHOOK_LIMITS.maxLabels, {
       message: `at most ${WEBHOOK_LIMITS.maxLabels} labels`,
     });
-const labels = labelSet(WEBHOOK_LIMITS.maxLabelValueLength);
-const annotations = labelSet(WEBHOOK_LIMITS.maxAnnotationValueLength);
-const timestamp = z.iso.datetime({ offset: true, local: false, precision: undefined });
-const status = z.enum(['firing', 'resolved']);
+export const labels = labelSet(WEBHOOK_LIMITS.maxLabelValueLength);
+export const annotations = labelSet(WEBHOOK_LIMITS.maxAnnotationValueLength);
+export const timestamp = z.iso.datetime({ offset: true, local: false, precision: undefined });
+export const status = z.enum(['firing', 'resolved']);
 
 export const webhookAlertSchema = z.object({
   status,
@@ -58,24 +58,23 @@ export const webhookPayloadSchema = z.object({
   commonLabels: labels.default({}),
   commonAnnotations: annotations.default({}),
   externalURL: text(WEBHOOK_LIMITS.maxStringLength).default(''),
-  alerts: z
-    .array(webhookAlertSchema)
-    .min(1)
-    .superRefine((alerts, ctx) => {
-      // Alertmanager sends each alert of a group once; a repeated fingerprint is a forged or broken payload.
-      const seen = new Set<string>();
-      alerts.forEach((alert, i) => {
-        if (seen.has(alert.fingerprint)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [i, 'fingerprint'],
-            message: `duplicate fingerprint ${alert.fingerprint}`,
-          });
-        }
-        seen.add(alert.fingerprint);
-      });
-    }),
+  alerts: z.array(webhookAlertSchema).min(1).superRefine(uniqueFingerprints),
 });
+
+/** Alertmanager sends each alert of a group once; a repeated fingerprint is a forged or broken payload. */
+export function uniqueFingerprints(alerts: readonly { fingerprint: string }[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  alerts.forEach((alert, i) => {
+    if (seen.has(alert.fingerprint)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [i, 'fingerprint'],
+        message: `duplicate fingerprint ${alert.fingerprint}`,
+      });
+    }
+    seen.add(alert.fingerprint);
+  });
+}
 
 export type WebhookPayload = z.output<typeof webhookPayloadSchema>;
 export type WebhookAlert = z.output<typeof webhookAlertSchema>;

@@ -27,6 +27,7 @@ export const TIMELINE_KINDS = [
   'resolved',
   'rejected',
   'reminder',
+  'paging_suppressed',
 ] as const;
 export type TimelineKind = (typeof TIMELINE_KINDS)[number];
 
@@ -44,6 +45,8 @@ export interface NotifiedEntry {
   at: string;
   channels: Channel[];
   reason: string;
+  /** Channels not used because the service was in a maintenance window. */
+  suppressed?: Channel[];
 }
 
 export interface SecurityEvaluation {
@@ -91,5 +94,9 @@ export interface IncidentState {
   statusBeforeMitigation?: 'triggered' | 'acknowledged';
   postmortemRequired: boolean;
   previousIncidentId?: string;
+  /** The maintenance window the service was in when the incident opened: paging is suppressed. */
+  maintenance?: { id: string; reason: string; until: string };
+  /** Where the incident lives in Slack: its thread per channel (first report's ts) and its own channel. */
+  slack?: { threads: Record<string, string>; room?: { id?: string; name: string } };
   timeline: TimelineEntry[];
 }

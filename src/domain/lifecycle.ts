@@ -5,6 +5,7 @@ import { dueEscalations, escalateNow, openEscalation } from './escalation.ts';
 import type { EscalationState, IncidentFacts, Notification } from './escalation.ts';
 import type { IncidentState, TimelineKind } from './incident.ts';
 import {
+  incidentLink,
   initialReport,
   mitigatedNotice,
   notificationText,
@@ -13,7 +14,9 @@ import {
   statusUpdateNotice,
   updateReminder,
 } from './notices.ts';
-import type { DeliveryResult, NoticeContext } from './notices.ts';
+import type { NoticeContext } from './notices.ts';
+import { describeReceipt, roomName } from './delivery.ts';
+import type { Delivery, DeliveryResult, IncidentEventType, Outgoing } from './delivery.ts';
 import { parseOperationInput, refusal } from './operations.ts';
 import type {
   AcknowledgeInput,
@@ -29,9 +32,17 @@ import type {
   SecurityEvaluationInput,
 } from './operations.ts';
 import type { Policy } from './policy.ts';
-import type { Impact, Severity } from './severity.ts';
+import type { Channel, Impact, Role, Severity } from './severity.ts';
 import { moreSevere } from './severity.ts';
 import { resolutionChannels, severityRules } from './severity-rules.ts';
+
+/** A maintenance window as an incident records it. */
+export interface MaintenanceWindowRef {
+  id: string;
+  reason: string;
+  /** ISO end of the window. */
+  until: string;
+}
 
 /** What the lifecycle starts from: a new incident (declared, or opened by its first alert batch) or a carried one. */
 export interface LifecycleInput {
@@ -47,16 +58,21 @@ export interface LifecycleInput {
     summary?: string;
   };
   previousIncidentId?: string;
+  /**
+   * The maintenance window the incident's service was in when it opened (decided by whoever started the
+   * run, from the policy's and the operators' windows): paging is suppressed, everything else happens.
+   */
+  maintenance?: MaintenanceWindowRef;
   /** Alert batches that arrived after the previous incident of this group was resolved: they open this one. */
   pendingBatches?: AlertBatch[];
   /** Carried over by continue-as-new. */
   carried?: { state: IncidentState; runtime: unknown };
 }
 
-/** A side effect the workflow must carry out; the run only decides. */
-export type Outgoing =
-  | { kind: 'post'; channelKey: string; text: string; purpose: string }
-  | { kind: 'notify'; notification: Notification; text: string };
+export type { Outgoing } from './delivery.ts';
+
+/** Channels that wake someone up: what a maintenance window suppresses. */
+const PAGING_CHANNELS: readonly Channel[] = ['pager', 'sms', 'phone'];
 
 /** Runtime bookkeeping carried across continue-as-new next to the state. */
 export interface RunRuntime {
@@ -86,11 +102,17 @@ export interface LifecycleBehaviour {
    * where the incident was not posting yet, a severity-raised notice where it was.
    */
   postsOnSeverityRaise: boolean;
+  /**
+   * The channels' lifecycle traffic: PagerDuty acknowledge/resolve of the paged roles, generic webhook
+   * events, the incident's own Slack channel in `channel` mode (an acknowledgment used to send nothing).
+   */
+  channelEvents: boolean;
 }
 
 export const CURRENT_BEHAVIOUR: Readonly<LifecycleBehaviour> = {
   quietAfterMitigation: true,
   postsOnSeverityRaise: true,
+  channelEvents: true,
 };
 
 /** Where the incident runs: its workflow, and the behaviour switches the workflow decided. */
@@ -146,6 +168,11 @@ export class IncidentLifecycle {
     }
   }
 
+  /** The incident's page in the Temporal web UI. */
+  link(): string {
+    return incidentLink(this.notices, this.mustState());
+  }
+
   get opened(): boolean {
     return this.state !== undefined;
   }
@@ -195,6 +222,9 @@ export class IncidentLifecycle {
       timeline: [],
     };
     if (this.input.previousIncidentId) state.previousIncidentId = this.input.previousIncidentId;
+    if (this.input.maintenance && Date.parse(this.input.maintenance.until) > now) {
+      state.maintenance = { ...this.input.maintenance };
+    }
     if (playbook) state.playbook = { name: playbook, status: 'selected', steps: [] };
     this.state = state;
     this.record(
@@ -203,6 +233,23 @@ export class IncidentLifecycle {
       actor,
       `${state.severity} ${state.title} opened (${state.summary}; mapping rule ${state.mappingRule}${playbook ? `, playbook ${playbook}` : ''})`,
     );
+    if (state.maintenance) {
+      this.record(
+        now,
+        'paging_suppressed',
+        'system',
+        `maintenance window ${state.maintenance.id} until ${state.maintenance.until} (${state.maintenance.reason}): nobody is paged; everything else is recorded`,
+      );
+    }
+    const slack = this.policy.channels.slack;
+    if (
+      this.behaviour.channelEvents &&
+      slack.mode === 'channel' &&
+      (slack.channelFor ?? []).includes(state.severity)
+    ) {
+      state.slack = { threads: {}, room: { name: roomName(state) } };
+      this.outbox.push({ kind: 'room', action: 'create' });
+    }
     const opened = openEscalation(this.policy, this.facts());
     this.runtime = { escalation: opened.state };
     this.scheduleNextUpdate(now);
@@ -213,11 +260,32 @@ export class IncidentLifecycle {
       initialReport(this.notices, state),
       'initial report',
     );
+    this.announce('incident.opened');
     this.dirty = true;
   }
 
+  /** Posts to the given channels, and to the incident's own channel when it has one. */
   private post(channelKeys: readonly string[], text: string, purpose: string): void {
-    for (const channelKey of channelKeys) this.outbox.push({ kind: 'post', channelKey, text, purpose });
+    const room = this.state?.slack?.room ? ['room'] : [];
+    for (const channelKey of [...channelKeys, ...room])
+      this.outbox.push({ kind: 'post', channelKey, text, purpose });
+  }
+
+  /** Tells the generic webhook of a step of the incident. */
+  private announce(type: IncidentEventType): void {
+    if (this.behaviour.channelEvents && (this.policy.channels.webhook?.url ?? '') !== '')
+      this.outbox.push({ kind: 'event', type });
+  }
+
+  /** Acknowledges or resolves the PagerDuty alert of every role paged by pager. */
+  private pagerFollowUp(action: 'acknowledge' | 'resolve'): void {
+    if (!this.behaviour.channelEvents) return;
+    const roles = new Set<Role>();
+    for (const n of this.mustState().notified) {
+      if (n.role && n.channels.includes('pager') && !(n.suppressed ?? []).includes('pager'))
+        roles.add(n.role);
+    }
+    if (roles.size > 0) this.outbox.push({ kind: 'pager', action, roles: [...roles] });
   }
 
   /** The incident's facts as the escalation engine needs them. */
@@ -361,6 +429,7 @@ export class IncidentLifecycle {
     this.record(now, 'mitigated', actor, why);
     const text = mitigatedNotice(this.notices, state, why, this.autoResolves());
     this.post(this.policy.severities[state.severity].posts, text, 'mitigated notice');
+    this.announce('incident.mitigated');
   }
 
   private autoResolves(): boolean {
@@ -376,6 +445,8 @@ export class IncidentLifecycle {
     state.acknowledgedAt = iso(now);
     state.acknowledgedBy = input.by;
     this.record(now, 'acknowledged', input.by, `acknowledged by ${this.nameOf(input.by)}`);
+    this.pagerFollowUp('acknowledge');
+    this.announce('incident.acknowledged');
     this.dirty = true;
   }
 
@@ -395,6 +466,7 @@ export class IncidentLifecycle {
     this.record(now, 'update', input.by, input.message);
     const text = statusUpdateNotice(this.notices, state, input, now);
     this.post(this.policy.severities[state.severity].posts, text, 'status update');
+    this.announce('incident.updated');
     this.dirty = true;
   }
 
@@ -478,6 +550,10 @@ export class IncidentLifecycle {
     this.record(now, 'resolved', input.by, `resolved: ${input.rootCause}`);
     const text = resolutionNotice(this.notices, state, input, now);
     this.post(resolutionChannels(this.policy, state.severity), text, 'resolution notice');
+    this.pagerFollowUp('resolve');
+    this.announce('incident.resolved');
+    // The room stays open for the post-mortem when one is required; otherwise its work is done.
+    if (state.slack?.room && !state.postmortemRequired) this.outbox.push({ kind: 'room', action: 'archive' });
     this.dirty = true;
   }
 
@@ -579,6 +655,10 @@ export class IncidentLifecycle {
 
   private applyNotifications(notifications: readonly Notification[], now: number): void {
     const state = this.mustState();
+    const levelBefore = state.escalationLevel;
+    const maintenance =
+      state.maintenance && Date.parse(state.maintenance.until) > now ? state.maintenance : undefined;
+    const invite: string[] = [];
     for (const n of notifications) {
       if (n.level > state.escalationLevel) {
         state.escalationLevel = n.level;
@@ -587,6 +667,7 @@ export class IncidentLifecycle {
         }
       }
       if (n.person === null) continue;
+      const suppressed = maintenance ? n.channels.filter((c) => PAGING_CHANNELS.includes(c)) : [];
       state.notified.push({
         who: n.person,
         role: n.role,
@@ -594,22 +675,79 @@ export class IncidentLifecycle {
         at: iso(n.at),
         channels: [...n.channels],
         reason: n.reason,
+        ...(suppressed.length > 0 ? { suppressed } : {}),
       });
-      this.outbox.push({ kind: 'notify', notification: n, text: notificationText(this.notices, state, n) });
+      if (maintenance && suppressed.length > 0) {
+        this.record(
+          now,
+          'paging_suppressed',
+          'system',
+          `${this.nameOf(n.person)} not paged by ${suppressed.join('+')}: maintenance window ${maintenance.id} (${maintenance.reason})`,
+        );
+      }
+      if (suppressed.length === n.channels.length) continue;
+      this.outbox.push({
+        kind: 'notify',
+        notification: n,
+        text: notificationText(this.notices, state, n),
+        ...(suppressed.length > 0 ? { suppressed } : {}),
+      });
+      const slackUser = this.policy.people[n.person]?.slack;
+      if (state.slack?.room && slackUser && !invite.includes(slackUser)) invite.push(slackUser);
     }
+    if (invite.length > 0) this.outbox.push({ kind: 'room', action: 'invite', slackUsers: invite });
+    if (state.escalationLevel > levelBefore) this.announce('incident.escalated');
   }
 
-  /** Records what happened to a side effect (delivered or failed after its retries). */
-  delivered(out: Outgoing, now: number, result: DeliveryResult): void {
-    const what =
-      out.kind === 'post'
-        ? `${out.purpose} → ${this.policy.channels.slack.channels[out.channelKey] ?? out.channelKey} via slack`
-        : `notification → ${out.notification.person ?? 'nobody'} via ${out.notification.channels.join('+')}`;
+  /**
+   * Records what happened to a side effect (delivered or failed after its retries): one timeline entry per
+   * channel tried, and what later messages need (the thread a first report opened, the room's id).
+   */
+  delivered(out: Outgoing, delivery: Delivery | undefined, now: number, result: DeliveryResult): void {
+    const state = this.mustState();
+    if (result.ok && delivery?.kind === 'post' && result.ts && !delivery.threadTs && out.kind === 'post') {
+      if (out.channelKey !== 'room') {
+        state.slack ??= { threads: {} };
+        state.slack.threads[delivery.channel] ??= result.ts;
+      }
+    }
+    if (result.ok && delivery?.kind === 'room' && delivery.action === 'create' && result.roomId) {
+      state.slack ??= { threads: {} };
+      state.slack.room = { ...state.slack.room, name: delivery.name, id: result.roomId };
+    }
+    const what = describeOutgoing(this.policy, out);
+    if (result.receipts && result.receipts.length > 0) {
+      for (const r of result.receipts) {
+        this.record(
+          now,
+          r.ok ? 'notified' : 'notification_failed',
+          'system',
+          `${what}: ${describeReceipt(r)}`,
+        );
+      }
+      return;
+    }
     if (result.ok) this.record(now, 'notified', 'system', `${what} (${result.detail})`);
     else this.record(now, 'notification_failed', 'system', `${what} failed: ${result.error}`);
   }
 
   private nameOf(handle: string): string {
     return this.policy.people[handle]?.name ?? handle;
+  }
+}
+
+/** What an outgoing item is, for the timeline ("initial report → #pno-incidents via slack"). */
+function describeOutgoing(policy: Policy, out: Outgoing): string {
+  switch (out.kind) {
+    case 'post':
+      return `${out.purpose} → ${out.channelKey === 'room' ? 'the incident channel' : (policy.channels.slack.channels[out.channelKey] ?? out.channelKey)} via slack`;
+    case 'notify':
+      return `notification → ${out.notification.person ?? 'nobody'} via ${out.notification.channels.join('+')}`;
+    case 'pager':
+      return `pager ${out.action} → ${out.roles.join(', ')}`;
+    case 'event':
+      return `webhook event ${out.type}`;
+    case 'room':
+      return `incident channel ${out.action}`;
   }
 }

@@ -13,9 +13,6 @@ import type { TemplateValues } from './templates.ts';
  * this file only decides the words.
  */
 
-/** What finally happened to one outgoing message (after the delivery activity's retries). */
-export type DeliveryResult = { ok: true; detail: string } | { ok: false; error: string };
-
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** What the words depend on besides the state: the policy snapshot and where the incident's workflow lives. */

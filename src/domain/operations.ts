@@ -66,6 +66,21 @@ export function isPerson(policy: Policy, value: unknown): boolean {
   return typeof value === 'string' && Object.hasOwn(policy.people, value);
 }
 
+/**
+ * Systems that may act as themselves, and only in these operations: a
+ * PagerDuty acknowledgment by someone the policy does not know (no
+ * `pagerduty` user id on any person) is recorded as `pagerduty`'s. An
+ * integration never resolves, escalates or changes anything else.
+ */
+export const INTEGRATION_ACTORS: { readonly [K in OperationName]?: readonly string[] } = {
+  acknowledge: ['pagerduty'],
+};
+
+/** Whether `by` is an integration allowed to do `op` (own properties only, like people). */
+export function isIntegrationActor(op: OperationName, by: string): boolean {
+  return Object.hasOwn(INTEGRATION_ACTORS, op) && (INTEGRATION_ACTORS[op]?.includes(by) ?? false);
+}
+
 /** State rules per operation, checked after the input is known to be well formed. */
 const STATE_RULES: {
   [K in OperationName]: (policy: Policy, state: IncidentState, input: OperationInput<K>) => Refusal;
@@ -114,7 +129,8 @@ export function refusal(policy: Policy, state: IncidentState, op: OperationName,
     return 'the argument must be a JSON object';
   const by = (input as { by?: unknown }).by;
   if (typeof by !== 'string' || by === '') return 'the acting engineer ("by") is required';
-  if (!isPerson(policy, by)) return `unknown engineer "${by}": not a person in the policy`;
+  if (!isPerson(policy, by) && !isIntegrationActor(op, by))
+    return `unknown engineer "${by}": not a person in the policy`;
   if (state.status === 'resolved') return `incident ${state.id} is already resolved`;
   const parsed = OPERATION_INPUTS[op].safeParse(input);
   if (!parsed.success) return firstProblem(parsed.error);

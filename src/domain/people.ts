@@ -18,3 +18,27 @@ export function peopleInRole(policy: Policy, r: Role): string[] {
 export function impactOrDefault(impact: Impact | undefined): Impact {
   return impact ?? 'medium';
 }
+
+/** A phone number as compared: without spaces, dashes, dots or parentheses (`+1 555-0100` is `+15550100`). */
+export function normalisePhone(phone: string): string {
+  return phone.replace(/[\s().-]/g, '');
+}
+
+/**
+ * The handle of the person whose contact `field` is `value` (a Slack user id, a
+ * PagerDuty user id, a phone number compared normalised), if anyone's is.
+ */
+export function personByContact(
+  policy: Policy,
+  field: 'slack' | 'pagerduty' | 'phone',
+  value: string,
+): string | undefined {
+  if (value === '') return undefined;
+  const wanted = field === 'phone' ? normalisePhone(value) : value;
+  for (const [handle, person] of Object.entries(policy.people)) {
+    const own = person[field];
+    if (own === undefined || own === '') continue;
+    if ((field === 'phone' ? normalisePhone(own) : own) === wanted) return handle;
+  }
+  return undefined;
+}

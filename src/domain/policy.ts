@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
+import { parseJsonPath } from './json-path.ts';
 import { templatePlaceholders } from './templates.ts';
 import { CHANNELS, IMPACTS, ROLES, SEVERITIES } from './severity.ts';
 import type { Impact, Role, Severity } from './severity.ts';
@@ -41,6 +42,9 @@ const envName = z
   .string()
   .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as INCIDENT_TOKEN_ALICE');
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day as HH:MM');
+const jsonPath = z.string().refine((path) => parseJsonPath(path) !== undefined, {
+  message: "a path such as $.alert.name, $.items[0].id or $['odd key']",
+});
 
 function perSeverity<T extends z.ZodType>(value: T) {
   return z.partialRecord(severity, value);
@@ -103,6 +107,8 @@ const person = z.strictObject({
   email: z.email().optional(),
   phone: z.string().optional(),
   slack: z.string().optional(),
+  /** PagerDuty user id (`P…`): who acknowledged when a PagerDuty webhook says so. */
+  pagerduty: z.string().optional(),
   roles: z.array(role).default([]),
   /** Environment variable holding this person's API bearer token. */
   tokenEnv: envName.optional(),
@@ -167,12 +173,72 @@ export const policySchema = z
       end: clock,
       holidays: z.array(z.iso.date()).default([]),
     }),
+    /**
+     * Where each channel is delivered. Every endpoint and credential is a `${VAR}` reference resolved by
+     * the worker's activities; a channel whose reference resolves to nothing has no transport (its messages
+     * fail with `not_configured`, or go to the local outbox when `INCIDENT_OUTBOX` is set).
+     */
     channels: z.strictObject({
       slack: z.strictObject({
         /** Slack Web API base; `${SLACK_API_URL}` lets tests point it at a local server. */
         apiUrl: z.string().default('https://slack.com/api'),
         botToken: z.string(),
+        /** Incoming-webhook URL, used for channel posts when there is no bot token. */
+        webhookUrl: z.string().default('${SLACK_WEBHOOK_URL:-}'),
+        /**
+         * `thread`: one thread per incident in each channel it posts to. `channel`: P0/P1 incidents also get a
+         * channel of their own (`#inc-<id>-<slug>`), responders invited as they are paged.
+         */
+        mode: z.enum(['thread', 'channel']).default('thread'),
+        /** Severities that get their own channel in `channel` mode. */
+        channelFor: z.array(severity).default(['P0', 'P1']),
         channels: z.record(z.string(), slackChannel),
+      }),
+      email: z
+        .strictObject({
+          smtpUrl: z.string().default('${SMTP_URL:-}'),
+          from: z.string().default('PNO Incident Response <incidents@localhost>'),
+          /** Mailing lists per role: a role's notifications also go to its list. */
+          lists: z.partialRecord(role, z.email()).default({}),
+        })
+        .prefault({}),
+      pagerduty: z
+        .strictObject({
+          eventsUrl: z.string().default('${PAGERDUTY_EVENTS_URL:-https://events.pagerduty.com/v2/enqueue}'),
+          /** The integration key of roles without their own. */
+          routingKey: z.string().default('${PAGERDUTY_ROUTING_KEY:-}'),
+          /** A routing key per role (`${VAR}` references), e.g. the security team's own service. */
+          routingKeys: z.partialRecord(role, z.string()).default({}),
+        })
+        .prefault({}),
+      twilio: z
+        .strictObject({
+          apiUrl: z.string().default('${TWILIO_API_URL:-https://api.twilio.com}'),
+          accountSid: z.string().default('${TWILIO_ACCOUNT_SID:-}'),
+          authToken: z.string().default('${TWILIO_AUTH_TOKEN:-}'),
+          from: z.string().default('${TWILIO_FROM:-}'),
+        })
+        .prefault({}),
+      webhook: z
+        .strictObject({
+          /**
+           * Receives a signed JSON event `{type, incident, at}` for every step of every incident; empty: no
+           * generic webhook (incidents send no events). Usually a reference such as `${INCIDENT_WEBHOOK_URL}`.
+           */
+          url: z.string().default(''),
+          secret: z.string().default('${WEBHOOK_SECRET:-}'),
+        })
+        .prefault({}),
+      /**
+       * When a channel cannot deliver (not configured, or refused for good), the next one to try for that
+       * person; tried once, and never a channel the notification already used.
+       */
+      fallback: z.partialRecord(channel, channel).default({
+        pager: 'sms',
+        sms: 'phone',
+        phone: 'sms',
+        slack: 'email',
+        email: 'slack',
       }),
     }),
     templates: z.strictObject({
@@ -228,12 +294,69 @@ export const policySchema = z
           .default([]),
       })
       .prefault({}),
+    /** Alert sources beside Alertmanager and Grafana, mapped into alerts by the same rules. */
+    sources: z
+      .strictObject({
+        /**
+         * `POST /webhooks/generic`: any JSON body. Each field is a path into it (`$.alert.name`,
+         * `$.items[0].id`, `$['odd key']`); the alert gets labels `alertname` (the title), `severity`,
+         * `service`, so `alerts.rules` and the severity table apply as to any alert.
+         */
+        generic: z
+          .strictObject({
+            /** With the dedup key, what the incident's workflow id derives from. */
+            receiver: z.string().min(1).default('generic'),
+            fields: z
+              .strictObject({
+                title: jsonPath.default('$.title'),
+                severity: jsonPath.default('$.severity'),
+                service: jsonPath.default('$.service'),
+                /** Same key → same incident (redelivery, repeats); absent → the title. */
+                dedupKey: jsonPath.default('$.dedup_key'),
+                status: jsonPath.default('$.status'),
+                summary: jsonPath.default('$.summary'),
+              })
+              .prefault({}),
+            /** Values of `status` (case-insensitive) that mean the problem is over; anything else is firing. */
+            resolvedValues: z.array(z.string()).default(['resolved', 'ok', 'closed', 'recovered']),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    /** The public status page (`/status`): components and the services whose incidents affect each. */
+    statusPage: z
+      .strictObject({
+        components: z
+          .array(z.strictObject({ name: z.string().min(1), services: z.array(z.string().min(1)).min(1) }))
+          .default([]),
+      })
+      .prefault({}),
     resolution: z
       .strictObject({
         /** P2/P3 resolve themselves after their alerts stay clear this long. */
         autoResolveAfter: duration.default(30 * 60_000),
       })
       .prefault({}),
+    /**
+     * Planned maintenance: incidents of `service` (`*`: every service) that open in `[from, to)` are
+     * recorded and escalate as usual but page nobody. Ids `policy-<index>` (src/domain/maintenance.ts);
+     * operators add their own with `incident maintenance add`.
+     */
+    maintenance: z
+      .array(
+        z
+          .strictObject({
+            service: z.string().trim().min(1, 'a service id, or * for every service'),
+            from: z.iso.datetime({ offset: true }),
+            to: z.iso.datetime({ offset: true }),
+            reason: z.string().trim().min(1, 'must not be blank'),
+          })
+          .refine((w) => Date.parse(w.to) > Date.parse(w.from), {
+            path: ['to'],
+            message: 'the window must end after it starts',
+          }),
+      )
+      .default([]),
   })
   .superRefine((policy, ctx) => {
     policy.alerts.rules.forEach((rule, i) => {

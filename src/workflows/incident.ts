@@ -13,11 +13,12 @@ import {
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Delivery, createActivities } from '../activities/index.ts';
+import type { createActivities } from '../activities/index.ts';
 import type { IncidentState } from '../domain/incident.ts';
 import { IncidentLifecycle } from '../domain/lifecycle.ts';
 import type { Outgoing } from '../domain/lifecycle.ts';
-import type { DeliveryResult } from '../domain/notices.ts';
+import { deliveriesFor } from '../domain/delivery.ts';
+import type { DeliveryResult } from '../domain/delivery.ts';
 import type { OperationName } from '../domain/operations.ts';
 import { incidentIdFrom } from '../contract/incident-id.ts';
 import {
@@ -66,6 +67,8 @@ const PATCHES = {
   postsOnSeverityRaise: 'posts-on-severity-raise',
   /** Escalation deadlines keep firing while the run waits for deliveries before continuing as new. */
   tickWhileDraining: 'tick-while-draining-before-continue-as-new',
+  /** PagerDuty acknowledge/resolve, generic webhook events, the incident's own Slack channel. */
+  channelEvents: 'channel-events',
 } as const;
 
 /**
@@ -76,6 +79,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   const behaviour = {
     quietAfterMitigation: patched(PATCHES.quietAfterMitigation),
     postsOnSeverityRaise: patched(PATCHES.postsOnSeverityRaise),
+    channelEvents: patched(PATCHES.channelEvents),
   };
   const tickWhileDraining = patched(PATCHES.tickWhileDraining);
   const { workflowId, namespace } = workflowInfo();
@@ -92,21 +96,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     inFlight.add(p);
   };
   const deliverAll = async (incidentId: string, outgoing: Outgoing[]): Promise<void> => {
-    const deliveries: Delivery[] = outgoing.map((out) =>
-      out.kind === 'post'
-        ? {
-            kind: 'post',
-            channel: input.policy.channels.slack.channels[out.channelKey] ?? out.channelKey,
-            text: out.text,
-          }
-        : {
-            kind: 'notify',
-            notification: out.notification,
-            person:
-              out.notification.person === null ? undefined : input.policy.people[out.notification.person],
-            text: out.text,
-          },
-    );
+    const deliveries = deliveriesFor(input.policy, run.state as IncidentState, outgoing, run.link());
     let results: DeliveryResult[];
     try {
       results = await deliver({ incidentId, deliveries, maxAttempts: DELIVERY_ATTEMPTS });
@@ -117,7 +107,9 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       results = outgoing.map(() => ({ ok: false, error: cause }));
     }
     const now = Date.now();
-    outgoing.forEach((out, i) => run.delivered(out, now, results[i] ?? { ok: false, error: 'no result' }));
+    outgoing.forEach((out, i) =>
+      run.delivered(out, deliveries[i], now, results[i] ?? { ok: false, error: 'no result' }),
+    );
     publish();
   };
   // Upserts are commands (and visibility writes): only send what changed since the last publish.

@@ -1,2 +1,3 @@
 // The worker's workflow bundle entry: every workflow type the task queue runs.
 export { incidentWorkflow } from './incident.ts';
+export { maintenanceWindowsWorkflow } from './maintenance.ts';

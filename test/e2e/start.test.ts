@@ -167,6 +167,10 @@ describe('npm start supervisor', () => {
       expect(await s.takenAtExit).toEqual([]);
       expect(status).toMatchObject({ code: 0, signal: null });
       expect(s.output()).toContain('stopping the Temporal dev server');
+      // The laptop outbox is on, in the data dir, and the line says where to read it.
+      expect(s.output()).toMatch(
+        /Outbox: +on, in \S*pno-incident-start-\S*\/outbox\.jsonl .*\/outbox, or INCIDENT_OUTBOX=\S+ npm exec -- incident outbox/,
+      );
     },
     120_000,
   );

@@ -7,7 +7,7 @@ import type {
   IngestResult,
 } from '../../src/starter/client/incidents.ts';
 import type { OperationName } from '../../src/domain/operations.ts';
-import { IncidentNotFoundError } from '../../src/starter/client/incidents.ts';
+import { IncidentNotFoundError, IncidentRefusedError } from '../../src/starter/client/incidents.ts';
 import { alertGroupWorkflowId } from '../../src/contract/workflow-ids.ts';
 
 /** An in-memory IncidentGateway that records what the API asked of Temporal. */
@@ -16,6 +16,10 @@ export class FakeGateway implements IncidentGateway {
   readonly operations: { id: string; operation: OperationName; argument: object }[] = [];
   readonly declared: DeclareInput[] = [];
   failWith: Error | undefined;
+  /** Incidents that list/get/operate know; operate refuses on an unknown id only when this has some. */
+  readonly incidents = new Map<string, IncidentState>();
+  /** The workflow validator's answer to an operation: a refusal reason, or undefined to accept it. */
+  refuse: ((id: string, operation: OperationName, argument: object) => string | undefined) | undefined;
   ready = { temporal: true, workerPolling: true };
   private readonly groups = new Map<string, string>();
 
@@ -33,18 +37,36 @@ export class FakeGateway implements IncidentGateway {
     return Promise.resolve({ id, workflowId, action: 'started' });
   }
   listIncidents(): Promise<IncidentSummary[]> {
-    return Promise.resolve([]);
+    return Promise.resolve(
+      [...this.incidents.values()]
+        .map(({ id, workflowId, title, service, severity, status, createdAt }) => ({
+          id,
+          workflowId,
+          title,
+          service,
+          severity,
+          status,
+          createdAt,
+        }))
+        .sort((a, b) => b.createdAt.localeCompare(a.createdAt)),
+    );
   }
   getIncident(id: string): Promise<IncidentState> {
-    return Promise.reject(new IncidentNotFoundError(id));
+    const state = this.incidents.get(id);
+    return state ? Promise.resolve(state) : Promise.reject(new IncidentNotFoundError(id));
   }
   declare(input: DeclareInput): Promise<IncidentState> {
     this.declared.push(input);
     return Promise.resolve({ id: 'INC-00000000' } as IncidentState);
   }
   operate(id: string, operation: OperationName, argument: object): Promise<IncidentState> {
+    if (this.failWith) return Promise.reject(this.failWith);
+    if (this.incidents.size > 0 && !this.incidents.has(id))
+      return Promise.reject(new IncidentNotFoundError(id));
+    const refusal = this.refuse?.(id, operation, argument);
+    if (refusal !== undefined) return Promise.reject(new IncidentRefusedError(refusal));
     this.operations.push({ id, operation, argument });
-    return Promise.resolve({ id } as IncidentState);
+    return Promise.resolve(this.incidents.get(id) ?? ({ id } as IncidentState));
   }
   readiness() {
     return Promise.resolve(this.ready);

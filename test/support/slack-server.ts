@@ -29,6 +29,20 @@ export interface SlackWebhookPost {
   at: number;
 }
 
+/** A modal opened with `views.open`. */
+export interface SlackViewOpened {
+  triggerId: string;
+  view: { callback_id?: string; private_metadata?: string; title?: { text?: string }; blocks: unknown[] };
+  at: number;
+}
+
+/** A message posted to an interaction's `response_url`. */
+export interface SlackInteractionResponse {
+  path: string;
+  body: { text?: string; response_type?: string; replace_original?: boolean };
+  at: number;
+}
+
 export interface SlackChannelRecord {
   id: string;
   name: string;
@@ -53,8 +67,8 @@ const BLOCKS_MAX = 50;
 /**
  * A local stand-in for Slack: the Web API methods the project uses
  * (`chat.postMessage`, `chat.postEphemeral`, `conversations.create`,
- * `.invite`, `.archive`, `.list`) under `<url>/api`, and an incoming
- * webhook. As strict as Slack about requests: POST, a bearer token (or a
+ * `.invite`, `.archive`, `.list`, `views.open`) under `<url>/api`, an incoming
+ * webhook, and interactions' `response_url`s under `<url>/actions/`. As strict as Slack about requests: POST, a bearer token (or a
  * `token` form field), a JSON or form-encoded body, channel and user ids,
  * text length, Block Kit shapes (an array of objects with `type`; section
  * text within 3,000), `thread_ts` naming a message in that channel.
@@ -66,6 +80,9 @@ export class SlackStandIn extends HttpStandIn {
   readonly postLog = new Recorded<SlackPost>('Slack posts');
   readonly ephemerals = new Recorded<SlackEphemeral>('Slack ephemeral messages');
   readonly webhookPosts = new Recorded<SlackWebhookPost>('Slack webhook posts');
+  readonly views = new Recorded<SlackViewOpened>('Slack modals');
+  /** Answers to interactions, posted to `responseUrl(...)`. */
+  readonly responses = new Recorded<SlackInteractionResponse>('Slack interaction responses');
   /** Channels created or archived through the API, by id. */
   readonly channelsById = new Map<string, SlackChannelRecord>();
   /** The incoming webhook's path (its secret part, like Slack's). */
@@ -90,6 +107,11 @@ export class SlackStandIn extends HttpStandIn {
   /** The incoming webhook's URL (SLACK_WEBHOOK_URL). */
   get webhookUrl(): string {
     return `${this.baseUrl}${this.webhookPath}`;
+  }
+
+  /** A `response_url` as Slack puts in an interaction payload (a path under this server). */
+  responseUrl(id = 'T0000000001/1234567890/abcdef'): string {
+    return `${this.baseUrl}/actions/${id}`;
   }
 
   /** Messages posted with chat.postMessage, in order. */
@@ -117,6 +139,7 @@ export class SlackStandIn extends HttpStandIn {
 
   protected handle(request: ReceivedRequest, res: ServerResponse): void {
     if (request.path === this.webhookPath) return this.webhook(request, res);
+    if (request.path.startsWith('/actions/')) return this.interactionResponse(request, res);
     const method = /^\/api\/([a-zA-Z.]+)$/.exec(request.path)?.[1];
     if (request.method !== 'POST' || !method)
       return sendJson(res, 404, { ok: false, error: 'unknown_method' });
@@ -261,6 +284,20 @@ export class SlackStandIn extends HttpStandIn {
           },
         };
       }
+      case 'views.open': {
+        if (typeof body.trigger_id !== 'string' || body.trigger_id === '')
+          return refuse('invalid_trigger_id');
+        const view = typeof body.view === 'string' ? (JSON.parse(body.view) as unknown) : body.view;
+        const problem = validateModal(view);
+        if (problem) return refuse(problem);
+        const triggerId = body.trigger_id;
+        return {
+          commit: () => {
+            this.views.push({ triggerId, view: view as SlackViewOpened['view'], at: Date.now() });
+            return { ok: true, view: { id: `V${String(this.views.length).padStart(8, '0')}` } };
+          },
+        };
+      }
       default:
         return refuse('unknown_method');
     }
@@ -274,6 +311,23 @@ export class SlackStandIn extends HttpStandIn {
     if (created) return created.archived ? '!is_archived' : value;
     if (this.channels && !this.channels.has(value)) return '!channel_not_found';
     return value;
+  }
+
+  /** An interaction's `response_url`: JSON with text, answered like Slack (`{"ok":true}`). */
+  private interactionResponse(request: ReceivedRequest, res: ServerResponse): void {
+    if (request.method !== 'POST') return sendJson(res, 405, { ok: false, error: 'invalid_method' });
+    if (mediaType(request.headers) !== 'application/json')
+      return sendJson(res, 400, { ok: false, error: 'invalid_payload' });
+    let body: SlackInteractionResponse['body'];
+    try {
+      body = JSON.parse(request.body) as SlackInteractionResponse['body'];
+    } catch {
+      return sendJson(res, 400, { ok: false, error: 'invalid_payload' });
+    }
+    if (typeof body.text !== 'string' || body.text === '')
+      return sendJson(res, 400, { ok: false, error: 'no_text' });
+    this.responses.push({ path: request.path, body, at: Date.now() });
+    return sendJson(res, 200, { ok: true });
   }
 
   private webhook(request: ReceivedRequest, res: ServerResponse): void {
@@ -305,6 +359,27 @@ export class SlackStandIn extends HttpStandIn {
     this.webhookPosts.push({ ...content, at: Date.now() });
     return text(200, 'ok');
   }
+}
+
+/** A modal as Slack checks it: type, title/submit/close within 24 characters, input blocks with label and element. */
+function validateModal(view: unknown): string | undefined {
+  if (typeof view !== 'object' || view === null) return 'invalid_arguments';
+  const v = view as Record<string, unknown>;
+  if (v.type !== 'modal') return 'invalid_arguments';
+  for (const key of ['title', 'submit', 'close']) {
+    const t = v[key] as { type?: unknown; text?: unknown } | undefined;
+    if (key === 'title' && t === undefined) return 'invalid_arguments';
+    if (t !== undefined && (t.type !== 'plain_text' || typeof t.text !== 'string' || t.text.length > 24))
+      return 'invalid_arguments';
+  }
+  if (typeof v.private_metadata === 'string' && v.private_metadata.length > 3000) return 'invalid_arguments';
+  if (!Array.isArray(v.blocks) || v.blocks.length === 0 || v.blocks.length > 100) return 'invalid_blocks';
+  for (const block of v.blocks as Record<string, unknown>[]) {
+    if (typeof block.type !== 'string') return 'invalid_blocks';
+    if (block.type === 'input' && (typeof block.label !== 'object' || typeof block.element !== 'object'))
+      return 'invalid_blocks';
+  }
+  return undefined;
 }
 
 function channelJson(c: SlackChannelRecord) {

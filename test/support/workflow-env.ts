@@ -1,17 +1,31 @@
 import { randomUUID } from 'node:crypto';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities/index.ts';
 import type { Activities } from '../../src/activities/index.ts';
+import {
+  emailNotifier,
+  notConfiguredSink,
+  pagerFollowUp,
+  pagerNotifier,
+  phoneNotifier,
+  slackNotifier,
+  slackPoster,
+  smsNotifier,
+} from '../../src/activities/channels/notifier.ts';
+import type { PagerClient } from '../../src/activities/channels/pagerduty.ts';
+import type { PhoneClient } from '../../src/activities/channels/twilio.ts';
 import type { AlertBatch } from '../../src/domain/alert-mapping.ts';
 import { toAlertBatch } from '../../src/domain/alert-mapping.ts';
 import { webhookPayloadSchema } from '../../src/domain/alertmanager.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 import { WORKFLOWS_PATH } from '../../src/worker.ts';
-import { alertsReceivedSignal } from '../../src/contract/messages.ts';
+import { alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts';
 import type { IncidentInput } from '../../src/contract/messages.ts';
 import { alertmanagerPayload } from './alerts.ts';
+import { eventually } from './eventually.ts';
 import type { TestAlert } from './alerts.ts';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -31,12 +45,23 @@ const quietLogger = {
   error: (message: string) => console.error(message),
 };
 
+/** One message a person was sent on a channel other than Slack (Slack DMs are in `posts`). */
+export interface SentMessage {
+  channel: 'pager' | 'sms' | 'phone' | 'email';
+  target: string;
+  text: string;
+  at: number;
+}
+
 /**
- * The real activities over a recording Slack client: the tests see every
- * message that would reach Slack, and can make Slack fail.
+ * The real activities over recording clients: the tests see every message
+ * that would reach Slack, PagerDuty, Twilio or SMTP, and can make Slack fail.
  */
 export class RecordingActivities {
-  readonly posts: { channel: string; text: string; at: number }[] = [];
+  readonly posts: { channel: string; text: string; threadTs?: string; at: number }[] = [];
+  readonly messages: SentMessage[] = [];
+  readonly pagerEvents: { action: 'acknowledge' | 'resolve'; dedupKey: string; at: number }[] = [];
+  readonly rooms: { action: string; channel: string; users?: string[] }[] = [];
   /** When set, every Slack call fails with this (a retryable SlackError unless made otherwise). */
   failPosts: Error | undefined;
   previousIncident: string | null = null;
@@ -45,14 +70,71 @@ export class RecordingActivities {
     this.env = env;
   }
 
+  private async record(channel: SentMessage['channel'], target: string, text: string): Promise<void> {
+    this.messages.push({ channel, target, text, at: await this.env.currentTimeMs() });
+  }
+
   activities(): Activities {
+    const slack = slackPoster({
+      postMessage: async (message) => {
+        if (this.failPosts) throw this.failPosts;
+        this.posts.push({
+          channel: message.channel,
+          text: message.text,
+          ...(message.threadTs ? { threadTs: message.threadTs } : {}),
+          at: await this.env.currentTimeMs(),
+        });
+        return { channel: message.channel, ts: String(this.posts.length) };
+      },
+      createChannel: ({ name }) => {
+        this.rooms.push({ action: 'create', channel: name });
+        return Promise.resolve({ channel: `C${this.rooms.length}`, name, created: true });
+      },
+      invite: ({ channel, users }) => Promise.resolve(this.rooms.push({ action: 'invite', channel, users })),
+      archive: (channel) => Promise.resolve(this.rooms.push({ action: 'archive', channel })),
+    });
+    const pager: PagerClient = {
+      trigger: async (event) => {
+        await this.record('pager', event.dedupKey, event.summary);
+        return { dedupKey: event.dedupKey };
+      },
+      acknowledge: async (dedupKey) => {
+        this.pagerEvents.push({ action: 'acknowledge', dedupKey, at: await this.env.currentTimeMs() });
+        return { dedupKey };
+      },
+      resolve: async (dedupKey) => {
+        this.pagerEvents.push({ action: 'resolve', dedupKey, at: await this.env.currentTimeMs() });
+        return { dedupKey };
+      },
+    };
+    const phone: PhoneClient = {
+      sendSms: async ({ to, body }) => {
+        await this.record('sms', to, body);
+        return { sid: `SM${this.messages.length}`, status: 'queued' };
+      },
+      call: async ({ to, say }) => {
+        await this.record('phone', to, say);
+        return { sid: `CA${this.messages.length}`, status: 'queued' };
+      },
+    };
     return createActivities({
-      slack: {
-        postMessage: async (message) => {
-          if (this.failPosts) throw this.failPosts;
-          this.posts.push({ ...message, at: await this.env.currentTimeMs() });
-          return { channel: message.channel, ts: String(this.posts.length) };
+      channels: {
+        notifiers: {
+          pager: pagerNotifier(() => pager),
+          sms: smsNotifier(phone),
+          phone: phoneNotifier(phone),
+          slack: slackNotifier(slack),
+          email: emailNotifier({
+            send: async (mail) => {
+              await this.record('email', mail.to.join(', '), mail.text);
+              return { messageId: `<${this.messages.length}@test>`, rejected: [] };
+            },
+          }),
         },
+        posts: slack,
+        pager: pagerFollowUp(() => pager),
+        events: notConfiguredSink('no webhook in tests'),
+        outbox: new Set(),
       },
       history: { previousIncidentId: () => Promise.resolve(this.previousIncident ?? undefined) },
     });
@@ -137,4 +219,22 @@ export async function startAlertIncident(
   });
   harness.firstRunIds.push(handle.signaledRunId);
   return { handle, incidentId, workflowId };
+}
+
+/**
+ * Waits (in real time) until the incident's deliveries have reported back: at least one delivery is on its
+ * timeline and no activity is in flight. The time-skipping server does not skip while an activity runs, so a
+ * fixed `env.sleep` races them.
+ */
+export async function settled(handle: WorkflowHandle): Promise<void> {
+  await eventually(
+    'the incident’s deliveries to settle',
+    async () => {
+      const state = await handle.query(stateQuery);
+      const reported = state.timeline.some((t) => t.kind === 'notified' || t.kind === 'notification_failed');
+      const pending = (await handle.describe()).raw.pendingActivities?.length ?? 0;
+      return reported && pending === 0 ? true : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 50 },
+  );
 }

@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Outbox, readOutbox } from '../../src/activities/channels/outbox.ts';
+import { Outbox } from '../../src/activities/channels/outbox.ts';
+import { readOutbox } from '../../src/outbox-file.ts';
 
 let dir: string | undefined;
 afterEach(async () => {

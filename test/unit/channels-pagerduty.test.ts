@@ -6,9 +6,9 @@ import {
   PagerDutyEvents,
   dedupKey,
   pagerSeverity,
-  verifyPagerDutySignature,
 } from '../../src/activities/channels/pagerduty.ts';
 import type { PagerTrigger } from '../../src/activities/channels/pagerduty.ts';
+import { verifyPagerDutySignature } from '../../src/starter/api/verify.ts';
 import { PagerDutyStandIn } from '../support/pagerduty-server.ts';
 
 const ROUTING_KEY = 'R0123456789abcdef0123456789ABCDE'; // 32 characters, like PagerDuty's

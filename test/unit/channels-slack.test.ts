@@ -11,8 +11,8 @@ import {
   escapeSlack,
   incidentChannelName,
   sectionBlock,
-  verifySlackSignature,
 } from '../../src/activities/channels/slack.ts';
+import { verifySlackSignature } from '../../src/starter/api/verify.ts';
 import { SlackStandIn } from '../support/slack-server.ts';
 
 const TOKEN = 'xoxb-1111-2222-secrettokenvalue';

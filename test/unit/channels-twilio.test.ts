@@ -1,12 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryError } from '../../src/activities/channels/errors.ts';
-import {
-  TWILIO_SMS_MAX,
-  TwilioApi,
-  twimlSay,
-  verifyTwilioSignature,
-} from '../../src/activities/channels/twilio.ts';
+import { TWILIO_SMS_MAX, TwilioApi, twimlSay } from '../../src/activities/channels/twilio.ts';
+import { verifyTwilioSignature } from '../../src/starter/api/verify.ts';
 import { TwilioStandIn, spokenText } from '../support/twilio-server.ts';
 
 const SID = 'AC0123456789abcdef0123456789abcdef';

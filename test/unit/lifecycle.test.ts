@@ -60,11 +60,25 @@ function opened(alerts: TestAlert[], options: Parameters<typeof lifecycle>[0] = 
 
 /** Who is told, how, and why: `#channel (purpose)` for a post, `person via a+b (reason)` for a notification. */
 function recipients(outbox: readonly Outgoing[], p: Policy = policy): string[] {
-  return outbox.map((out) =>
-    out.kind === 'post'
-      ? `${p.channels.slack.channels[out.channelKey]} (${out.purpose})`
-      : `${out.notification.person ?? 'nobody'} via ${out.notification.channels.join('+')} (${out.notification.reason})`,
-  );
+  return outbox.map((out) => {
+    switch (out.kind) {
+      case 'post':
+        return `${p.channels.slack.channels[out.channelKey] ?? out.channelKey} (${out.purpose})`;
+      case 'notify':
+        return `${out.notification.person ?? 'nobody'} via ${out.notification.channels.join('+')} (${out.notification.reason})`;
+      case 'pager':
+        return `pager ${out.action} ${out.roles.join('+')}`;
+      case 'event':
+        return `event ${out.type}`;
+      case 'room':
+        return `room ${out.action}`;
+    }
+  });
+}
+
+/** The text of a post or notification (other items have none). */
+function textOf(out: Outgoing | undefined): string {
+  return out && 'text' in out ? out.text : '';
 }
 
 function textTo(outbox: readonly Outgoing[], channel: string, purpose: string): string {
@@ -75,7 +89,7 @@ function textTo(outbox: readonly Outgoing[], channel: string, purpose: string): 
       out.purpose === purpose,
   );
   if (!found) throw new Error(`no ${purpose} to ${channel} in ${recipients(outbox).join(', ')}`);
-  return found.text;
+  return textOf(found);
 }
 
 /** Plays the workflow's timers: wakes at each `nextWakeAt` up to `until`, collecting the outbox. */
@@ -116,7 +130,7 @@ describe('opening', () => {
       '#pno-incidents (initial report)',
       '#pno-leadership (initial report)',
     ]);
-    const page = opening[0]?.text ?? '';
+    const page = textOf(opening[0]);
     expect(page).toContain('P1 INC-0000beef HighErrorRate on pno-physics-bench — new incident');
     expect(page).toContain('incident ack INC-0000beef --by alice');
     expect(page).toContain(LINK);
@@ -215,6 +229,8 @@ describe('alerts', () => {
   it('when all alerts resolve a P1 is mitigated and waits for a person; one firing again reopens it', () => {
     const { run } = opened([P1_ALERT]);
     run.apply('acknowledge', { by: 'alice' }, T0 + M);
+    // PagerDuty hears of it: the page of the on-call engineer's role is acknowledged there too.
+    expect(recipients(run.outbox.splice(0))).toEqual(['pager acknowledge on-call-engineer']);
     run.receiveAlerts(batch([{ ...P1_ALERT, status: 'resolved' }]), T0 + 2 * M);
     const state = run.state as IncidentState;
     expect(state.status).toBe('mitigated');
@@ -270,6 +286,8 @@ describe('engineers', () => {
   it('acknowledging stops ack_timeout only; a second acknowledgment is refused', () => {
     const { run } = opened([P1_ALERT]);
     run.apply('acknowledge', { by: 'alice' }, T0 + 2 * M);
+    // PagerDuty hears of it: the page of the on-call engineer's role is acknowledged there too.
+    expect(recipients(run.outbox.splice(0))).toEqual(['pager acknowledge on-call-engineer']);
     expect(run.state).toMatchObject({ status: 'acknowledged', acknowledgedBy: 'alice' });
     expect(run.refusal('acknowledge', { by: 'bob' })).toMatch(/already acknowledged by alice/);
     expect(runUntil(run, T0 + 2 * M, T0 + 59 * M)).toEqual([]);
@@ -298,6 +316,8 @@ describe('engineers', () => {
   it('a status update resets no_progress, moves "Next Update", and names the incident and how to act', () => {
     const { run } = opened([P0_ALERT]);
     run.apply('acknowledge', { by: 'alice' }, T0 + M);
+    // PagerDuty hears of it: the page of the on-call engineer's role is acknowledged there too.
+    expect(recipients(run.outbox.splice(0))).toEqual(['pager acknowledge on-call-engineer']);
     run.apply(
       'postUpdate',
       { by: 'alice', message: 'rolling back', actions: ['rollback'], focus: 'db', eta: '30m', public: true },
@@ -334,6 +354,8 @@ describe('engineers', () => {
   it('reminds the first channel when a status update is due, at the severity’s cadence', () => {
     const { run, state } = opened([P1_ALERT]);
     run.apply('acknowledge', { by: 'alice' }, T0 + M);
+    // PagerDuty hears of it: the page of the on-call engineer's role is acknowledged there too.
+    expect(recipients(run.outbox.splice(0))).toEqual(['pager acknowledge on-call-engineer']);
     const out = runUntil(run, T0 + M, T0 + 2 * H);
     expect(recipients(out)).toEqual(['bob via pager+sms (time_based)', '#pno-incidents (update reminder)']);
     expect(textTo(out, '#pno-incidents', 'update reminder')).toBe(
@@ -379,6 +401,8 @@ describe('engineers', () => {
   it('a P0 resolves only with a commander and a security evaluation; the notice names the incident', () => {
     const { run } = opened([P0_ALERT]);
     run.apply('acknowledge', { by: 'alice' }, T0 + M);
+    // PagerDuty hears of it: the page of the on-call engineer's role is acknowledged there too.
+    expect(recipients(run.outbox.splice(0))).toEqual(['pager acknowledge on-call-engineer']);
     run.apply('postUpdate', { by: 'alice', message: 'rolled back', actions: ['rollback'] }, T0 + 2 * M);
     run.outbox.splice(0);
     const resolve = { by: 'alice', rootCause: 'bad deploy', prevention: 'canary' };
@@ -401,6 +425,8 @@ describe('engineers', () => {
       '#pno-critical-alerts (resolution notice)',
       '#pno-leadership (resolution notice)',
       '#pno-engineering (resolution notice)',
+      // Each role paged by pager has its PagerDuty alert resolved.
+      'pager resolve on-call-engineer',
     ]);
     const notice = textTo(posted, '#pno-engineering', 'resolution notice');
     expect(notice).toContain('✅ INCIDENT RESOLVED - INC-0000beef');
@@ -425,6 +451,8 @@ describe('engineers', () => {
   it('a security evaluation finding it security-related brings the security team’s matrix deadline', () => {
     const { run } = opened([P1_ALERT]);
     run.apply('acknowledge', { by: 'alice' }, T0 + M);
+    // PagerDuty hears of it: the page of the on-call engineer's role is acknowledged there too.
+    expect(recipients(run.outbox.splice(0))).toEqual(['pager acknowledge on-call-engineer']);
     run.apply(
       'recordSecurityEvaluation',
       { by: 'dave', finding: 'tokens leaked', related: true },
@@ -562,7 +590,7 @@ describe('defect: links hard-coded the namespace and host; status and resolution
       namespace: 'prod',
     });
     run.receiveAlerts(batch([P2_ALERT]), T0);
-    expect(run.outbox[0]?.text).toContain(
+    expect(textOf(run.outbox[0])).toContain(
       'http://127.0.0.1:8233/namespaces/prod/workflows/alertgroup%2Fwith%20space',
     );
   });
@@ -575,7 +603,7 @@ describe('defect: links hard-coded the namespace and host; status and resolution
     const { run } = opened([P2_ALERT], { policy: old });
     run.apply('postUpdate', { by: 'alice', message: 'digging' }, T0 + M);
     run.apply('resolve', { by: 'alice', rootCause: 'fixed' }, T0 + 2 * M);
-    const [update, resolution] = run.outbox.map((o) => o.text);
+    const [update, resolution] = run.outbox.map(textOf);
     expect(update).toBe(
       `📊 INCIDENT UPDATE - INC-0000beef\n\n**Progress**: digging\n\n**Incident**: INC-0000beef PodCrash on pno-physics-bench\nAct: incident ack INC-0000beef · incident show INC-0000beef · ${LINK}\n`,
     );
@@ -606,8 +634,8 @@ describe('deliveries', () => {
   it('records what happened to each message on the timeline', () => {
     const { run, opening } = opened([P1_ALERT]);
     const [page, report] = opening as [Outgoing, Outgoing];
-    run.delivered(page, T0 + S, { ok: true, detail: 'pager recorded' });
-    run.delivered(report, T0 + S, { ok: false, error: 'Slack answered HTTP 503' });
+    run.delivered(page, undefined, T0 + S, { ok: true, detail: 'pager recorded' });
+    run.delivered(report, undefined, T0 + S, { ok: false, error: 'Slack answered HTTP 503' });
     expect(run.state?.timeline.slice(-2)).toEqual([
       {
         at: new Date(T0 + S).toISOString(),

@@ -6,7 +6,13 @@ import type { IncidentState } from '../../src/domain/incident.ts';
 import { OPERATIONS, alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts';
 import { loadDefaultPolicy, policyWith } from '../support/policy.ts';
 import { createTimeSkippingEnv } from '../support/temporal.ts';
-import { alertBatch, createHarness, startAlertIncident, workflowBundle } from '../support/workflow-env.ts';
+import {
+  alertBatch,
+  createHarness,
+  settled,
+  startAlertIncident,
+  workflowBundle,
+} from '../support/workflow-env.ts';
 import { slackDegradedAtContinueAsNew } from './scenarios.ts';
 
 const policy = loadDefaultPolicy();
@@ -47,6 +53,7 @@ describe('incident workflow: opening and routing', () => {
     await h.run(async () => {
       const { handle, incidentId } = await startAlertIncident(env, h, policy, [P1_ALERT]);
       await env.sleep('1 second');
+      await settled(handle);
       const state = await handle.query(stateQuery);
       expect(state).toMatchObject({
         id: incidentId,
@@ -58,11 +65,20 @@ describe('incident workflow: opening and routing', () => {
       expect(notifiedAt(state)).toEqual([
         { after: 0, who: 'alice', level: 0, reason: 'initial', channels: 'pager+sms+phone' },
       ]);
+      // Paged for real: PagerDuty for her role, an SMS and a call to her number.
+      expect(h.recorder.messages.map((m) => [m.channel, m.target])).toEqual([
+        ['pager', `${incidentId}:on-call-engineer`],
+        ['sms', '+15550100001'],
+        ['phone', '+15550100001'],
+      ]);
+      expect(h.recorder.messages[1]?.text).toContain(`incident ack ${incidentId}`);
       expect(h.recorder.posts.map((p) => p.channel).sort()).toEqual(['#pno-incidents', '#pno-leadership']);
       const report = h.recorder.posts[0]?.text ?? '';
       expect(report).toContain('🚨 INCIDENT ALERT - P1');
       expect(report).toContain(incidentId);
-      expect(report).toContain('**Assigned**: Alice Oncall');
+      // Slack mrkdwn: the template's **bold** is Slack's *bold*.
+      expect(report).toContain('*Assigned*: Alice Oncall');
+      expect(report).not.toContain('**');
       expect(report).toContain(`incident ack ${incidentId}`);
       expect(state.timeline.some((t) => t.kind === 'notified' && t.message.includes('#pno-incidents'))).toBe(
         true,
@@ -85,6 +101,7 @@ describe('incident workflow: opening and routing', () => {
     await h.run(async () => {
       const { handle } = await startAlertIncident(env, h, policy, [alert]);
       await env.sleep('1 second');
+      await settled(handle);
       const state = await handle.query(stateQuery);
       expect(state.severity).toBe(severity);
       expect(
@@ -94,9 +111,22 @@ describe('incident workflow: opening and routing', () => {
           .sort(),
       ).toEqual(channels);
       expect(notifiedAt(state)[0]).toMatchObject({ who, channels: how, level: 0 });
-      // Slack in a person's channels is a direct message to their Slack id; the others are recorded.
+      // Slack in a person's channels is a direct message to their Slack id; the others go to their providers.
       const direct = h.recorder.posts.filter((p) => !p.channel.startsWith('#')).map((p) => p.channel);
       expect(direct).toEqual(how.includes('slack') ? [policy.people[who]?.slack] : []);
+      const person = policy.people[who];
+      const addressOn = {
+        pager: `${state.id}:${state.notified[0]?.role}`,
+        sms: person?.phone,
+        phone: person?.phone,
+        email: person?.email,
+      };
+      expect(h.recorder.messages.map((m) => [m.channel, m.target])).toEqual(
+        how
+          .split('+')
+          .filter((c) => c !== 'slack')
+          .map((c) => [c, addressOn[c as keyof typeof addressOn]]),
+      );
     });
   });
 
@@ -344,7 +374,7 @@ describe('incident workflow: engineers', () => {
       expect(result.status).toBe('resolved');
       const notice = h.recorder.posts.find((p) => p.text.startsWith('✅ INCIDENT RESOLVED'));
       expect(notice?.text).toContain(incidentId);
-      expect(notice?.text).toContain('**Root Cause**: bad deploy');
+      expect(notice?.text).toContain('*Root Cause*: bad deploy');
       expect(notice?.text).toContain('canary');
     });
   });
@@ -541,7 +571,7 @@ describe('incident workflow: defects of issue 8', () => {
         '#pno-leadership',
       ]);
       // Every post names the incident and says how to act (a status update and the resolution notice too).
-      expect(resolution[0]?.text).toContain(`**Incident**: ${incidentId} PodCrash on pno-physics-bench`);
+      expect(resolution[0]?.text).toContain(`*Incident*: ${incidentId} PodCrash on pno-physics-bench`);
       expect(resolution[0]?.text).toContain(`Act: incident show ${incidentId} · `);
       expect(resolution[0]?.text).toContain(
         `/namespaces/${env.namespace ?? 'default'}/workflows/${handle.workflowId}`,

@@ -2,13 +2,12 @@ import { resolveCredential, resolveEndpoint } from './credential.ts';
 import type { Credential } from './credential.ts';
 import { DeliveryError } from './errors.ts';
 import { DEFAULT_TIMEOUT_MS, excerpt, parseJson, post, statusFailure } from './http.ts';
-import { hmacSha256Hex, safeEqual } from './signing.ts';
 import { truncateText } from './text.ts';
 
 /**
  * The one place that knows PagerDuty's shapes: the Events API v2 (trigger,
- * acknowledge and resolve alerts, deduplicated by `dedup_key`) and the
- * signature on v3 webhooks.
+ * acknowledge and resolve alerts, deduplicated by `dedup_key`). The v3
+ * webhooks PagerDuty sends back are verified by the API (src/starter/api/verify.ts).
  *
  * 202 `{status:"success", dedup_key}` is success. Retried: 429 and 5xx (the
  * Events API asks clients to retry both); refused: 400 `invalid event` with
@@ -160,23 +159,4 @@ export class PagerDutyEvents implements PagerClient {
       });
     throw statusFailure('pagerduty', answer, `${action} ${detail}`, { secrets });
   }
-}
-
-/**
- * Verifies a PagerDuty v3 webhook: `X-PagerDuty-Signature` holds one or more
- * comma-separated `v1=<hex>` signatures (several while a secret is being
- * rotated); the request is genuine when any equals the hex HMAC-SHA256 of
- * the raw body with the subscription's secret.
- */
-export function verifyPagerDutySignature(input: {
-  secret: string;
-  body: string | Buffer;
-  header: string | undefined;
-}): boolean {
-  if (!input.secret || !input.header) return false;
-  const expected = `v1=${hmacSha256Hex(input.secret, input.body)}`;
-  let valid = false;
-  // Every candidate is compared, so the time taken does not say which one matched.
-  for (const candidate of input.header.split(',')) valid = safeEqual(expected, candidate.trim()) || valid;
-  return valid;
 }

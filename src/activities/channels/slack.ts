@@ -1,17 +1,15 @@
-import { createHmac } from 'node:crypto';
 import { resolveCredential, resolveEndpoint } from './credential.ts';
 import type { Credential } from './credential.ts';
 import { DeliveryError } from './errors.ts';
 import type { DeliveryErrorOptions } from './errors.ts';
 import { DEFAULT_TIMEOUT_MS, excerpt, parseJson, parseRetryAfter, post, statusFailure } from './http.ts';
 import type { HttpAnswer } from './http.ts';
-import { safeEqual } from './signing.ts';
 import { truncateText } from './text.ts';
 
 /**
  * The one place that knows Slack's API shapes: the Web API with a bot token
  * (`chat.postMessage`, `chat.postEphemeral`, `conversations.*`), incoming
- * webhooks, request signing, and mrkdwn escaping and length limits.
+ * webhooks, and mrkdwn escaping and length limits.
  *
  * The Web API answers HTTP 200 with `{"ok":false,"error":...}` for most
  * failures, so success is `ok:true`, not the status code. Retried: HTTP 5xx,
@@ -418,30 +416,4 @@ export function incidentChannelName(incidentId: string, title: string): string {
   const id = slug(incidentId).replace(/^inc-/, '');
   const name = `inc-${id}-${slug(title)}`.slice(0, SLACK_CHANNEL_NAME_MAX).replace(/-+$/, '');
   return name;
-}
-
-/** How far a signed request's timestamp may be from now: Slack's own five minutes, against replays. */
-export const SLACK_SIGNATURE_MAX_AGE_MS = 5 * 60 * 1000;
-
-/**
- * Verifies a request Slack signed (interactivity, slash commands, events):
- * `X-Slack-Signature` must be `v0=` + hex HMAC-SHA256 of
- * `v0:<X-Slack-Request-Timestamp>:<raw body>` with the app's signing secret,
- * and the timestamp within five minutes of `now` (epoch ms).
- */
-export function verifySlackSignature(input: {
-  signingSecret: string;
-  timestamp: string | number;
-  body: string | Buffer;
-  signature: string;
-  now?: number;
-}): boolean {
-  const seconds = Number(input.timestamp);
-  if (!input.signingSecret || !Number.isInteger(seconds)) return false;
-  const now = input.now ?? Date.now();
-  if (Math.abs(now - seconds * 1000) > SLACK_SIGNATURE_MAX_AGE_MS) return false;
-  const hmac = createHmac('sha256', input.signingSecret);
-  hmac.update(`v0:${String(input.timestamp)}:`);
-  hmac.update(input.body);
-  return safeEqual(`v0=${hmac.digest('hex')}`, input.signature);
 }

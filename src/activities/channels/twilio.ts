@@ -1,15 +1,14 @@
-import { createHmac } from 'node:crypto';
 import { resolveCredential, resolveEndpoint } from './credential.ts';
 import type { Credential } from './credential.ts';
 import { DEFAULT_TIMEOUT_MS, excerpt, parseJson, post, statusFailure } from './http.ts';
-import { safeEqual } from './signing.ts';
 import { truncateText } from './text.ts';
 
 /**
  * The one place that knows Twilio's shapes: the REST API (2010-04-01) for
  * SMS (`Messages.json`) and voice calls (`Calls.json` with inline TwiML),
- * form-encoded with HTTP basic auth `<Account SID>:<auth token>`, and the
- * `X-Twilio-Signature` on the webhooks Twilio sends back.
+ * form-encoded with HTTP basic auth `<Account SID>:<auth token>`. The
+ * `X-Twilio-Signature` on the webhooks Twilio sends back is checked by the
+ * API (src/starter/api/verify.ts).
  *
  * 201 with the resource's `sid` is success. Retried: 429 and 5xx; refused:
  * 400 (Twilio's `code` and `message`, e.g. 21211 invalid `To`), 401 and
@@ -134,27 +133,4 @@ function withoutControlCharacters(text: string): string {
   let out = '';
   for (const c of text) out += c < ' ' && c !== '\t' && c !== '\n' && c !== '\r' ? ' ' : c;
   return out;
-}
-
-/**
- * Verifies `X-Twilio-Signature` on a webhook Twilio sent: base64
- * HMAC-SHA1, keyed by the auth token, of the full URL Twilio called followed
- * by each POST parameter's name and value, sorted by name (a repeated
- * parameter contributes each of its values, sorted).
- */
-export function verifyTwilioSignature(input: {
-  authToken: string;
-  url: string;
-  params: Readonly<Record<string, string | readonly string[]>>;
-  signature: string | undefined;
-}): boolean {
-  if (!input.authToken || !input.signature) return false;
-  let data = input.url;
-  for (const name of Object.keys(input.params).sort()) {
-    const value = input.params[name];
-    const values = typeof value === 'string' ? [value] : [...new Set(value)].sort();
-    for (const v of values) data += name + v;
-  }
-  const expected = createHmac('sha1', input.authToken).update(data, 'utf8').digest('base64');
-  return safeEqual(expected, input.signature);
 }

@@ -5,15 +5,20 @@ import { sendError, toApiError } from './http.ts';
 import type { AppDeps } from './http.ts';
 import { createMetrics } from './metrics.ts';
 import { registerEngineerRoutes } from './routes/engineers.ts';
+import { registerOutboxRoutes } from './routes/outbox.ts';
+import { registerPagerDutyRoutes } from './routes/pagerduty.ts';
+import { registerSlackRoutes } from './routes/slack.ts';
+import { registerSmsRoutes } from './routes/sms.ts';
 import { registerStatusRoutes } from './routes/status.ts';
 import { registerWebhookRoutes } from './routes/webhook.ts';
 
 export type { AppDeps } from './http.ts';
 
 /**
- * Builds the API (Fastify): the Alertmanager webhook, the engineer API, the
- * public status page, health and metrics. It does not listen; `server.ts`
- * does, and tests use `app.inject`.
+ * Builds the API (Fastify): the alert webhooks (Alertmanager, Grafana, generic
+ * JSON), the engineer API, the provider callbacks engineers act through
+ * (Slack, PagerDuty, SMS), the public status page, the local outbox, health and
+ * metrics. It does not listen; `server.ts` does, and tests use `app.inject`.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const metrics = deps.metrics ?? createMetrics();
@@ -56,6 +61,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerWebhookRoutes(app, deps, metrics);
   registerEngineerRoutes(app, deps);
+  registerSlackRoutes(app, deps);
+  registerPagerDutyRoutes(app, deps);
+  registerSmsRoutes(app, deps);
   registerStatusRoutes(app, deps);
+  registerOutboxRoutes(app, deps);
   return app;
 }

@@ -6,6 +6,7 @@ import { ApiError } from './errors.ts';
 import { IncidentNotFoundError, IncidentRefusedError, isTemporalUnavailable } from '../client/errors.ts';
 import type { IncidentGateway } from '../client/incidents.ts';
 import type { ApiMetrics } from './metrics.ts';
+import type { SlackInteractionClient } from './slack-responder.ts';
 
 /* What every route shares: the app's dependencies, auth, and error answers. */
 
@@ -18,6 +19,21 @@ export interface AppDeps {
   webhookBasicAuth?: { username: string; password: string };
   /** Engineer bearer tokens, resolved from each person's `tokenEnv`: token → handle. */
   engineerTokens: ReadonlyMap<string, string>;
+  /** Verifies Slack interactivity requests (SLACK_SIGNING_SECRET); unset, every one is refused (401). */
+  slackSigningSecret?: string;
+  /** Answers Slack interactions (response_url, modals); built from the policy's Slack settings. */
+  slack?: SlackInteractionClient;
+  /** Verifies PagerDuty v3 webhooks (PAGERDUTY_WEBHOOK_SECRET); unset, every one is refused (401). */
+  pagerDutyWebhookSecret?: string;
+  /** Verifies Twilio's inbound SMS webhooks (TWILIO_AUTH_TOKEN); unset, every one is refused (401). */
+  twilioAuthToken?: string;
+  /**
+   * The API's external base URL (INCIDENT_PUBLIC_URL, default `http://<HOST>:<PORT>`): Twilio signs the URL
+   * it called, which behind a proxy is not the one this process sees.
+   */
+  publicUrl?: string;
+  /** The local outbox's JSON Lines file (INCIDENT_OUTBOX); unset in production, where `/outbox` is 404. */
+  outboxFile?: string;
   /** Webhook requests handled at once before answering 503 (Alertmanager retries 5xx). */
   maxInFlight?: number;
   logger?: boolean | object;

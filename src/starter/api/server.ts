@@ -6,6 +6,7 @@ import type { Policy } from '../../domain/policy.ts';
 import { lazyClient } from '../client/connection.ts';
 import { TemporalIncidents } from '../client/incidents.ts';
 import { buildApp } from './app.ts';
+import { SlackResponder } from './slack-responder.ts';
 
 /** For `npm start` on a laptop only; production must set ALERTMANAGER_WEBHOOK_TOKEN. */
 export const DEV_WEBHOOK_TOKEN = 'local-dev-webhook-token';
@@ -32,6 +33,42 @@ export function webhookToken(policy: Policy, env: NodeJS.ProcessEnv): string {
   }
 }
 
+/**
+ * The API's external base URL: `INCIDENT_PUBLIC_URL` (what Twilio and PagerDuty are configured to call,
+ * e.g. behind a proxy or tunnel), else `http://<HOST>:<PORT>`.
+ */
+export function publicUrl(settings: Pick<Settings, 'host' | 'port'>, env: NodeJS.ProcessEnv): string {
+  const configured = env['INCIDENT_PUBLIC_URL'];
+  if (configured) {
+    try {
+      return new URL(configured).href.replace(/\/+$/, '');
+    } catch {
+      throw new Error(
+        `INCIDENT_PUBLIC_URL: expected a URL such as https://incidents.example.com, got "${configured}"`,
+      );
+    }
+  }
+  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  return `http://${host}:${settings.port}`;
+}
+
+/** The provider settings of the API's callbacks, from the environment (each secret only ever held here). */
+export function providerDeps(settings: Settings, env: NodeJS.ProcessEnv) {
+  const slack = settings.policy.channels.slack;
+  return {
+    ...(env['SLACK_SIGNING_SECRET'] ? { slackSigningSecret: env['SLACK_SIGNING_SECRET'] } : {}),
+    ...(env['PAGERDUTY_WEBHOOK_SECRET'] ? { pagerDutyWebhookSecret: env['PAGERDUTY_WEBHOOK_SECRET'] } : {}),
+    ...(env['TWILIO_AUTH_TOKEN'] ? { twilioAuthToken: env['TWILIO_AUTH_TOKEN'] } : {}),
+    ...(env['INCIDENT_OUTBOX'] ? { outboxFile: env['INCIDENT_OUTBOX'] } : {}),
+    publicUrl: publicUrl(settings, env),
+    // Resolved when a call is made: a missing bot token fails that answer, not the API's start.
+    slack: new SlackResponder({
+      apiUrl: () => resolveReferences(slack.apiUrl, env, 'channels.slack.apiUrl'),
+      token: () => resolveReferences(slack.botToken, env, 'channels.slack.botToken'),
+    }),
+  };
+}
+
 export async function startApi(settings: Settings, env: NodeJS.ProcessEnv = process.env) {
   // Lazy: the API starts (and answers 503) even while Temporal is down.
   const client = lazyClient(settings.temporal);
@@ -56,6 +93,7 @@ export async function startApi(settings: Settings, env: NodeJS.ProcessEnv = proc
         }
       : {}),
     engineerTokens: engineerTokens(settings.policy, env),
+    ...providerDeps(settings, env),
     logger: { level: env['LOG_LEVEL'] ?? 'info' },
   });
   app.addHook('onClose', async () => client.connection.close());

@@ -1,5 +1,11 @@
 import { CommanderError } from 'commander';
-import { IncidentNotFoundError, IncidentRefusedError, isTemporalUnavailable } from '../client/errors.ts';
+import {
+  IncidentNotFoundError,
+  IncidentRefusedError,
+  MaintenanceNotFoundError,
+  MaintenanceRefusedError,
+  isTemporalUnavailable,
+} from '../client/errors.ts';
 
 /** Exit codes: what a script driving the CLI can rely on. */
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
@@ -14,6 +20,8 @@ export const CLI_ERRORS = {
   NOT_FOUND: EXIT.refused,
   REFUSED: EXIT.refused,
   ERROR: EXIT.refused,
+  /** `incident outbox` without INCIDENT_OUTBOX: nothing writes a local outbox. */
+  OUTBOX_OFF: EXIT.refused,
   TEMPORAL_UNAVAILABLE: EXIT.unreachable,
 } as const;
 export type CliErrorCode = keyof typeof CLI_ERRORS;
@@ -43,8 +51,10 @@ export function toCliError(err: unknown, temporalAddress: string | undefined): C
   if (err instanceof CommanderError) {
     return new CliError('USAGE', err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' '));
   }
-  if (err instanceof IncidentNotFoundError) return new CliError('NOT_FOUND', err.message);
-  if (err instanceof IncidentRefusedError) return new CliError('REFUSED', err.message);
+  if (err instanceof IncidentNotFoundError || err instanceof MaintenanceNotFoundError)
+    return new CliError('NOT_FOUND', err.message);
+  if (err instanceof IncidentRefusedError || err instanceof MaintenanceRefusedError)
+    return new CliError('REFUSED', err.message);
   if (isTemporalUnavailable(err)) {
     return new CliError(
       'TEMPORAL_UNAVAILABLE',

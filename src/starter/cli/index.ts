@@ -5,9 +5,19 @@ import { loadSettings } from '../../config.ts';
 import type { Settings } from '../../config.ts';
 import type { IncidentState } from '../../domain/incident.ts';
 import { simulate, simulationSteps } from '../../domain/simulation.ts';
+import { readOutbox } from '../../outbox-file.ts';
 import type { IncidentGateway } from '../client/incidents.ts';
+import type { MaintenanceStore } from '../client/maintenance.ts';
 import { CliError, EXIT, toCliError } from './errors.ts';
-import { describeIncident, incidentTable, simulationTable, toJson } from './output.ts';
+import {
+  describeIncident,
+  describeWindow,
+  incidentTable,
+  maintenanceTable,
+  outboxTable,
+  simulationTable,
+  toJson,
+} from './output.ts';
 import { buildProgram } from './program.ts';
 import type { CliRequest, GlobalOptions } from './program.ts';
 
@@ -27,6 +37,8 @@ export interface CliIo {
   connect?: (settings: Settings) => Promise<Client>;
   /** Injected by tests instead of Temporal altogether: the gateway the commands call. */
   gateway?: (settings: Settings) => IncidentGateway;
+  /** Injected by tests instead of Temporal: the maintenance windows `maintenance …` works on. */
+  maintenance?: (settings: Settings) => MaintenanceStore;
 }
 
 /** What a command printed: its JSON value and, lazily, its human rendering. */
@@ -54,6 +66,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       throw err;
     }
     if (!parsed.request) throw new CliError('USAGE', 'missing command');
+    if (parsed.request.command === 'outbox') {
+      // A local file: no policy, no Temporal.
+      const outcome = await listOutbox(parsed.request.filter, io.env);
+      io.out(json(program) ? toJson(outcome.value) : outcome.human());
+      return EXIT.ok;
+    }
     try {
       settings = loadSettings(io.env);
     } catch (err) {
@@ -74,11 +92,40 @@ function json(program: { opts: () => GlobalOptions }): boolean {
   return program.opts().json === true;
 }
 
-async function execute(request: CliRequest, settings: Settings, io: CliIo): Promise<Outcome> {
+/** Every command but `outbox`, which reads a local file before any settings are loaded. */
+async function execute(
+  request: Exclude<CliRequest, { command: 'outbox' }>,
+  settings: Settings,
+  io: CliIo,
+): Promise<Outcome> {
   if (request.command === 'simulate') {
     const { options } = request;
     const steps = simulationSteps(simulate(settings.policy, options), options.at);
     return { value: { severity: options.severity, steps }, human: () => simulationTable(steps) };
+  }
+  if (
+    request.command === 'maintenance-add' ||
+    request.command === 'maintenance-list' ||
+    request.command === 'maintenance-end'
+  ) {
+    const maintenanceRequest = request;
+    return withMaintenance(settings, io, async (maintenance): Promise<Outcome> => {
+      const request = maintenanceRequest;
+      switch (request.command) {
+        case 'maintenance-add': {
+          const window = await maintenance.add(request.input);
+          return { value: window, human: () => `added ${describeWindow(window)}` };
+        }
+        case 'maintenance-list': {
+          const windows = await maintenance.list();
+          return { value: windows, human: () => maintenanceTable(windows) };
+        }
+        case 'maintenance-end': {
+          const window = await maintenance.end(request.id, request.by);
+          return { value: window, human: () => `ended ${describeWindow(window)}` };
+        }
+      }
+    });
   }
   const incident = (state: IncidentState): Outcome => ({
     value: state,
@@ -98,6 +145,36 @@ async function execute(request: CliRequest, settings: Settings, io: CliIo): Prom
         return incident(await incidents.operate(request.id, request.operation, request.argument));
     }
   });
+}
+
+/** `incident outbox`: the local outbox file the worker writes when a channel has no provider. */
+async function listOutbox(
+  filter: { channel?: string; incidentId?: string; limit: number },
+  env: NodeJS.ProcessEnv,
+): Promise<Outcome> {
+  const file = env['INCIDENT_OUTBOX'];
+  if (!file) throw new CliError('OUTBOX_OFF', 'the outbox is off (set INCIDENT_OUTBOX, as npm start does)');
+  const messages = await readOutbox(file, filter);
+  return { value: messages, human: () => outboxTable(messages, file) };
+}
+
+/** Runs `use` with the injected maintenance store, or with one on a fresh connection closed afterwards. */
+async function withMaintenance<T>(
+  settings: Settings,
+  io: CliIo,
+  use: (maintenance: MaintenanceStore) => Promise<T>,
+): Promise<T> {
+  if (io.maintenance) return use(io.maintenance(settings));
+  const [{ connectClient }, { TemporalMaintenance }] = await Promise.all([
+    import('../client/connection.ts'),
+    import('../client/maintenance.ts'),
+  ]);
+  const client = await (io.connect ?? ((s: Settings) => connectClient(s.temporal)))(settings);
+  try {
+    return await use(new TemporalMaintenance(client, settings.temporal.taskQueue, settings.policy));
+  } finally {
+    await client.connection.close();
+  }
 }
 
 /** Runs `use` with the injected gateway, or with one on a fresh connection that is closed afterwards. */

@@ -1,6 +1,9 @@
 import type { IncidentState } from '../../domain/incident.ts';
 import type { SimulationStep } from '../../domain/simulation.ts';
 import type { IncidentSummary } from '../client/incidents.ts';
+import type { MaintenanceWindow } from '../../domain/maintenance.ts';
+import type { OutboxEntry } from '../../outbox-file.ts';
+import type { MaintenanceWindowView } from '../client/maintenance.ts';
 
 /**
  * What the CLI prints for people; `--json` prints the values themselves (the shapes DESIGN.md fixes),
@@ -36,6 +39,29 @@ export function simulationTable(steps: readonly SimulationStep[]): string {
     .map((s) => {
       const who = s.person ? `${s.person} (${s.role}) via ${s.channels.join(', ')}` : '(nobody new)';
       return `+${String(s.afterSeconds).padStart(6)}s  L${s.level}  ${s.reason.padEnd(17)} ${who}`;
+    })
+    .join('\n');
+}
+
+/** One maintenance window on one line: id, service, times, reason, who. */
+export function describeWindow(w: MaintenanceWindow): string {
+  const end = w.endedAt ? `${w.endedAt} (ended early${w.endedBy ? ` by ${w.endedBy}` : ''})` : w.to;
+  return `${w.id}  ${w.service}  ${w.from} → ${end}  ${w.reason}${w.createdBy ? `  (by ${w.createdBy})` : ''}`;
+}
+
+/** `maintenance list`: the policy's windows, then the operators', each with its state now. */
+export function maintenanceTable(windows: readonly MaintenanceWindowView[]): string {
+  if (windows.length === 0) return 'no maintenance windows';
+  return windows.map((w) => `${w.state.padEnd(8)} ${w.source.padEnd(8)} ${describeWindow(w)}`).join('\n');
+}
+
+/** `outbox`: one line per message, newest first: time, channel, target, the text's first line. */
+export function outboxTable(messages: readonly OutboxEntry[], file: string): string {
+  if (messages.length === 0) return `the outbox (${file}) is empty`;
+  return messages
+    .map((m) => {
+      const first = (m.subject ?? m.text).split('\n').find((line) => line.trim() !== '') ?? '';
+      return `${m.at}  ${m.channel.padEnd(7)} ${m.target}  ${m.incidentId}  ${first.trim()}`;
     })
     .join('\n');
 }

@@ -6,6 +6,7 @@ import type { CliField, OperationArgs, OperationName, OperationSpec } from '../.
 import type { IncidentStatus } from '../../domain/incident.ts';
 import { IMPACTS, SEVERITIES } from '../../domain/severity.ts';
 import type { Impact, Severity } from '../../domain/severity.ts';
+import type { MaintenanceWindowInput } from '../../domain/maintenance.ts';
 import type { SimulateOptions } from '../../domain/simulation.ts';
 import type { DeclareInput } from '../client/incidents.ts';
 import { EXIT } from './errors.ts';
@@ -24,6 +25,10 @@ export type CliRequest =
   | { command: 'show'; id: string }
   | { command: 'declare'; input: DeclareInput }
   | { command: 'simulate'; options: SimulateOptions }
+  | { command: 'maintenance-add'; input: MaintenanceWindowInput }
+  | { command: 'maintenance-list' }
+  | { command: 'maintenance-end'; id: string; by?: string }
+  | { command: 'outbox'; filter: { channel?: string; incidentId?: string; limit: number } }
   | { command: 'operate'; id: string; operation: OperationName; argument: OperationArgs<OperationName> };
 
 /** Options every command takes. */
@@ -72,6 +77,24 @@ function isoDateTime(value: string): number {
 }
 
 const severity = choice(SEVERITIES);
+
+/** `--from`/`--to`: an ISO 8601 date-time, normalized to UTC (`2026-03-07T22:00:00.000Z`). */
+function isoInstant(value: string): string {
+  return new Date(isoDateTime(value)).toISOString();
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+    throw new InvalidArgumentError('It must be a whole number of at least 1.');
+  return n;
+}
+
+function maintenanceId(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(value))
+    throw new InvalidArgumentError('A maintenance window id such as mw-1a2b3c4d (see maintenance list).');
+  return value;
+}
 
 /** `--severity <P>` of `declare` and `simulate`. */
 function severityOption(): Option {
@@ -247,7 +270,90 @@ export function buildProgram(io: ProgramIo, submit: (request: CliRequest) => voi
       },
     );
 
+  addMaintenance(program, globals, io, submit);
+
+  program
+    .command('outbox')
+    .description('messages the local outbox holds instead of sending them (INCIDENT_OUTBOX), newest first')
+    .option('--channel <channel>', 'only this channel (slack, email, pager, sms, phone, webhook)')
+    .addOption(new Option('--incident <id>', 'only this incident (INC-xxxxxxxx)').argParser(incidentId))
+    .addOption(new Option('--limit <n>', 'at most this many messages').argParser(positiveInteger).default(50))
+    .action((options: { channel?: string; incident?: string; limit: number }) => {
+      submit({
+        command: 'outbox',
+        filter: {
+          limit: options.limit,
+          ...(options.channel ? { channel: options.channel } : {}),
+          ...(options.incident ? { incidentId: options.incident } : {}),
+        },
+      });
+    });
+
   return program;
+}
+
+/**
+ * `maintenance add|list|end`: windows during which incidents open and are recorded but page nobody.
+ * `--by` (or INCIDENT_USER) is recorded when given, and not required: a window is no incident action.
+ */
+function addMaintenance(
+  program: Command,
+  globals: () => GlobalOptions,
+  io: ProgramIo,
+  submit: (request: CliRequest) => void,
+): void {
+  const by = (): string | undefined => (globals().by ?? io.env['INCIDENT_USER'])?.trim() || undefined;
+  const maintenance = program
+    .command('maintenance')
+    .description('maintenance windows: matching incidents open and are recorded, but nobody is paged');
+
+  const add = maintenance
+    .command('add')
+    .description('add a maintenance window')
+    .addOption(
+      new Option('--service <service>', 'the service id, or * for every service (required)')
+        .argParser(nonBlank)
+        .makeOptionMandatory(),
+    )
+    .addOption(new Option('--from <iso>', 'when it starts (default: now)').argParser(isoInstant))
+    .addOption(
+      new Option('--to <iso>', 'when it ends (required)').argParser(isoInstant).makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--reason <text>', 'why, e.g. "database migration" (required)')
+        .argParser(nonBlank)
+        .makeOptionMandatory(),
+    );
+  add.action((options: { service: string; from?: string; to: string; reason: string }) => {
+    const from = options.from ?? new Date().toISOString();
+    if (Date.parse(options.to) <= Date.parse(from))
+      add.error(`--to: the window must end after it starts (${from})`, { exitCode: EXIT.usage });
+    const createdBy = by();
+    submit({
+      command: 'maintenance-add',
+      input: {
+        service: options.service.trim(),
+        from,
+        to: options.to,
+        reason: options.reason.trim(),
+        ...(createdBy ? { createdBy } : {}),
+      },
+    });
+  });
+
+  maintenance
+    .command('list')
+    .description("the policy's and the operators' windows: active, upcoming and recently ended")
+    .action(() => submit({ command: 'maintenance-list' }));
+
+  maintenance
+    .command('end')
+    .description('end a maintenance window now')
+    .addArgument(new Argument('<id>', 'the window (mw-xxxxxxxx)').argParser(maintenanceId))
+    .action((id: string) => {
+      const endedBy = by();
+      submit({ command: 'maintenance-end', id, ...(endedBy ? { by: endedBy } : {}) });
+    });
 }
 
 /**

@@ -15,6 +15,22 @@ export class IncidentRefusedError extends Error {
   }
 }
 
+/** The maintenance workflow refused a window or its end (its validator's reason). */
+export class MaintenanceRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MaintenanceRefusedError';
+  }
+}
+
+/** No maintenance window has that id. */
+export class MaintenanceNotFoundError extends Error {
+  constructor(id: string) {
+    super(`no maintenance window ${id}`);
+    this.name = 'MaintenanceNotFoundError';
+  }
+}
+
 /** gRPC status codes that mean "Temporal is not answering" rather than "the request is wrong". */
 const UNAVAILABLE_GRPC_CODES = new Set([
   4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 14 /* UNAVAILABLE */,

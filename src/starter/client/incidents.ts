@@ -25,6 +25,8 @@ import {
   signalWithStartIncident,
 } from './temporal.ts';
 import { IncidentNotFoundError, IncidentRefusedError } from './errors.ts';
+import { TemporalMaintenance } from './maintenance.ts';
+import type { MaintenanceLookup } from './maintenance.ts';
 
 export { IncidentNotFoundError, IncidentRefusedError };
 
@@ -70,6 +72,15 @@ export interface IncidentGateway {
 
 const RUN_CACHE_LIMIT = 10_000;
 
+export interface TemporalIncidentsOptions {
+  deadlines?: { ingestMs: number; readinessMs: number };
+  /**
+   * Which maintenance window covers a new incident's service (paging suppressed); default: the policy's
+   * and the operators' windows through Temporal. It never throws: a store that is down means no window.
+   */
+  maintenance?: MaintenanceLookup;
+}
+
 export class TemporalIncidents implements IncidentGateway {
   private readonly client: Client;
   private readonly taskQueue: string;
@@ -78,22 +89,19 @@ export class TemporalIncidents implements IncidentGateway {
   private readonly runIncident = new Map<string, string>();
 
   private readonly deadlines: { ingestMs: number; readinessMs: number };
+  private readonly maintenance: MaintenanceLookup;
 
   /**
    * `deadlines` bound each call so that an unreachable Temporal answers a quick
    * 503 instead of the SDK's default retries of about 20 s: Alertmanager gives
    * up on a request after its own timeout, and readiness probes after a second.
    */
-  constructor(
-    client: Client,
-    taskQueue: string,
-    policy: Policy,
-    deadlines: { ingestMs: number; readinessMs: number } = { ingestMs: 5_000, readinessMs: 2_000 },
-  ) {
+  constructor(client: Client, taskQueue: string, policy: Policy, options: TemporalIncidentsOptions = {}) {
     this.client = client;
     this.taskQueue = taskQueue;
     this.policy = policy;
-    this.deadlines = deadlines;
+    this.deadlines = options.deadlines ?? { ingestMs: 5_000, readinessMs: 2_000 };
+    this.maintenance = options.maintenance ?? new TemporalMaintenance(client, taskQueue, policy);
   }
 
   ingestAlerts(batch: AlertBatch): Promise<IngestResult> {
@@ -122,7 +130,9 @@ export class TemporalIncidents implements IncidentGateway {
     }
     const seed = seedIncident(this.policy, batch);
     const incidentId = newIncidentId();
-    const input: IncidentInput = { incidentId, policy: this.policy };
+    // Read by the run only if this call starts one (a running incident keeps the window it opened with).
+    const maintenance = await this.maintenance.activeFor(seed.service, Date.now());
+    const input: IncidentInput = { incidentId, policy: this.policy, ...(maintenance ? { maintenance } : {}) };
     const result = await signalWithStartIncident(
       this.client,
       this.taskQueue,
@@ -199,10 +209,18 @@ export class TemporalIncidents implements IncidentGateway {
   async declare(input: DeclareInput): Promise<IncidentState> {
     const incidentId = newIncidentId();
     const service = input.service ?? this.policy.service.id;
+    const maintenance = await this.maintenance.activeFor(service, Date.now());
     const handle = await this.client.workflow.start(INCIDENT_WORKFLOW_TYPE, {
       taskQueue: this.taskQueue,
       workflowId: declaredWorkflowId(incidentId),
-      args: [{ incidentId, policy: this.policy, declared: { ...input, service } } satisfies IncidentInput],
+      args: [
+        {
+          incidentId,
+          policy: this.policy,
+          declared: { ...input, service },
+          ...(maintenance ? { maintenance } : {}),
+        } satisfies IncidentInput,
+      ],
       typedSearchAttributes: searchAttributesOf({
         id: incidentId,
         severity: input.severity,

@@ -1,79 +1,288 @@
 import type { FastifyInstance } from 'fastify';
+import type { IncidentState } from '../../../domain/incident.ts';
+import type { Policy } from '../../../domain/policy.ts';
+import type { Severity } from '../../../domain/severity.ts';
 import { sendError, toApiError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
+import { escapeHtml, escapeXml } from '../markup.ts';
 
-const escapeHtml = (s: string) =>
-  s.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
-  );
+/**
+ * The public status page: `/status` (HTML), `/status.json`, `/status.atom`.
+ * It shows what a customer may know and nothing else: open incidents and
+ * those resolved in the last 7 days, with the updates engineers marked
+ * public, and each component's status. Never a security-related incident
+ * (nor its effect on a component), never people, alerts or root causes (the
+ * root cause is internal; a resolved incident's public line is its last
+ * public update, else "Resolved").
+ */
 
 const CACHE_MS = 5_000;
+const RESOLVED_WINDOW_MS = 7 * 24 * 60 * 60 * 1000;
+/** Resolved incidents looked at per refresh, newest first: the page never reads the whole history. */
+const MAX_RESOLVED_LOOKUPS = 100;
+
+export type ComponentStatus = 'operational' | 'degraded_performance' | 'partial_outage' | 'major_outage';
+const COMPONENT_STATUS_ORDER: readonly ComponentStatus[] = [
+  'operational',
+  'degraded_performance',
+  'partial_outage',
+  'major_outage',
+];
+const STATUS_OF_SEVERITY: Record<Severity, ComponentStatus> = {
+  P0: 'major_outage',
+  P1: 'partial_outage',
+  P2: 'degraded_performance',
+  P3: 'degraded_performance',
+};
+const COMPONENT_LABEL: Record<ComponentStatus, string> = {
+  operational: 'Operational',
+  degraded_performance: 'Degraded performance',
+  partial_outage: 'Partial outage',
+  major_outage: 'Major outage',
+};
+
+interface PublicUpdate {
+  at: string;
+  message: string;
+  eta?: string;
+}
 
 interface PublicIncident {
   id: string;
   title: string;
-  severity: string;
+  service: string;
+  severity: Severity;
   status: string;
   createdAt: string;
   /** The latest update an engineer marked public. */
-  update?: { at: string; message: string; eta?: string };
+  update?: PublicUpdate;
+  /** Every public update, oldest first. */
+  updates: PublicUpdate[];
+  resolvedAt?: string;
+  /** For a resolved incident: its last public update, else "Resolved". */
+  resolution?: string;
 }
 
-async function loadOpenIncidents(deps: AppDeps): Promise<PublicIncident[]> {
-  const open = (await deps.incidents.listIncidents()).filter((i) => i.status !== 'resolved');
-  return Promise.all(
-    open.map(async ({ id, title, severity, status, createdAt }) => {
-      const state = await deps.incidents.getIncident(id).catch(() => undefined);
-      const update = state?.publicUpdates?.at(-1);
-      return { id, title, severity, status, createdAt, ...(update ? { update } : {}) };
-    }),
+interface StatusSnapshot {
+  open: PublicIncident[];
+  resolved: PublicIncident[];
+  components: { name: string; status: ComponentStatus }[];
+  updatedAt: string;
+}
+
+function publicView(state: IncidentState): PublicIncident {
+  const updates = state.publicUpdates ?? [];
+  const update = updates.at(-1);
+  const view: PublicIncident = {
+    id: state.id,
+    title: state.title,
+    service: state.service,
+    severity: state.severity,
+    status: state.status,
+    createdAt: state.createdAt,
+    updates,
+    ...(update ? { update } : {}),
+  };
+  if (state.status === 'resolved') {
+    if (state.resolvedAt) view.resolvedAt = state.resolvedAt;
+    view.resolution = update?.message ?? 'Resolved';
+  }
+  return view;
+}
+
+/** Each component's status: the worst among the open incidents on its services (P0 major … P2/P3 degraded). */
+export function componentStatuses(
+  policy: Policy,
+  open: readonly { service: string; severity: Severity }[],
+): { name: string; status: ComponentStatus }[] {
+  return policy.statusPage.components.map((component) => {
+    let worst = 0;
+    for (const incident of open) {
+      if (!component.services.includes(incident.service)) continue;
+      worst = Math.max(worst, COMPONENT_STATUS_ORDER.indexOf(STATUS_OF_SEVERITY[incident.severity]));
+    }
+    return { name: component.name, status: COMPONENT_STATUS_ORDER[worst] ?? 'operational' };
+  });
+}
+
+async function loadSnapshot(deps: AppDeps, now: number): Promise<StatusSnapshot> {
+  const all = await deps.incidents.listIncidents();
+  const candidates = [
+    ...all.filter((i) => i.status !== 'resolved'),
+    ...all.filter((i) => i.status === 'resolved').slice(0, MAX_RESOLVED_LOOKUPS),
+  ];
+  const states = await Promise.all(
+    candidates.map((summary) => deps.incidents.getIncident(summary.id).catch(() => undefined)),
+  );
+  // An incident whose state cannot be read is left out: it might be security-related.
+  const shown = states.filter((s): s is IncidentState => s !== undefined && s.securityRelated !== true);
+  const open = shown.filter((s) => s.status !== 'resolved').map(publicView);
+  const resolved = shown
+    .filter(
+      (s) =>
+        s.status === 'resolved' &&
+        s.resolvedAt !== undefined &&
+        now - Date.parse(s.resolvedAt) <= RESOLVED_WINDOW_MS,
+    )
+    .map(publicView)
+    .sort((a, b) => (b.resolvedAt ?? '').localeCompare(a.resolvedAt ?? ''));
+  open.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  return {
+    open,
+    resolved,
+    components: componentStatuses(deps.policy, open),
+    updatedAt: new Date(now).toISOString(),
+  };
+}
+
+/** One feed entry per public event of an incident: opened, each public update, resolved. */
+interface FeedEntry {
+  id: string;
+  incidentId: string;
+  title: string;
+  at: string;
+  text: string;
+}
+
+function feedEntries(snapshot: StatusSnapshot): FeedEntry[] {
+  const entries: FeedEntry[] = [];
+  for (const incident of [...snapshot.open, ...snapshot.resolved]) {
+    entries.push({
+      id: `${incident.id}/opened`,
+      incidentId: incident.id,
+      title: `Investigating: ${incident.title}`,
+      at: incident.createdAt,
+      text: `We are investigating: ${incident.title}.`,
+    });
+    incident.updates.forEach((u, i) =>
+      entries.push({
+        id: `${incident.id}/update/${i + 1}`,
+        incidentId: incident.id,
+        title: `Update: ${incident.title}`,
+        at: u.at,
+        text: u.eta ? `${u.message} (ETA ${u.eta})` : u.message,
+      }),
+    );
+    if (incident.resolvedAt)
+      entries.push({
+        id: `${incident.id}/resolved`,
+        incidentId: incident.id,
+        title: `Resolved: ${incident.title}`,
+        at: incident.resolvedAt,
+        text: incident.resolution ?? 'Resolved',
+      });
+  }
+  return entries.sort((a, b) => b.at.localeCompare(a.at));
+}
+
+/** An Atom (RFC 4287) feed of the status page's entries; every text escaped. */
+function atomFeed(policy: Policy, snapshot: StatusSnapshot, selfUrl: string): string {
+  const entries = feedEntries(snapshot);
+  const tag = (id: string) => `tag:${escapeXml(policy.service.id)},2024:${escapeXml(id)}`;
+  const updated = entries[0]?.at ?? snapshot.updatedAt;
+  const name = escapeXml(policy.service.name);
+  return (
+    '<?xml version="1.0" encoding="utf-8"?>\n' +
+    '<feed xmlns="http://www.w3.org/2005/Atom">' +
+    `<id>${tag('status')}</id>` +
+    `<title>${name} status</title>` +
+    `<updated>${escapeXml(updated)}</updated>` +
+    `<author><name>${name}</name></author>` +
+    `<link rel="self" type="application/atom+xml" href="${escapeXml(selfUrl)}"/>` +
+    entries
+      .map(
+        (e) =>
+          '<entry>' +
+          `<id>${tag(e.id)}</id>` +
+          `<title>${escapeXml(`${e.incidentId} ${e.title}`)}</title>` +
+          `<updated>${escapeXml(e.at)}</updated>` +
+          `<content type="text">${escapeXml(e.text)}</content>` +
+          '</entry>',
+      )
+      .join('') +
+    '</feed>\n'
   );
 }
 
-/** The public status page: open incidents and their public updates, no internal detail (no people, no alerts). */
+function statusHtml(policy: Policy, snapshot: StatusSnapshot): string {
+  const name = escapeHtml(policy.service.name);
+  const components =
+    snapshot.components.length === 0
+      ? ''
+      : `<h2>Components</h2><table><tbody>${snapshot.components
+          .map(
+            (c) =>
+              `<tr><td>${escapeHtml(c.name)}</td><td class="${c.status}">${escapeHtml(COMPONENT_LABEL[c.status])}</td></tr>`,
+          )
+          .join('')}</tbody></table>`;
+  const openRows = snapshot.open
+    .map(
+      (i) =>
+        `<tr><td>${escapeHtml(i.id)}</td><td>${escapeHtml(i.severity)}</td><td>${escapeHtml(i.title)}</td><td>${escapeHtml(i.status)}</td><td>${escapeHtml(i.createdAt)}</td><td>${escapeHtml(i.update ? `${i.update.message}${i.update.eta ? ` (ETA ${i.update.eta})` : ''}` : '')}</td></tr>`,
+    )
+    .join('');
+  const resolvedRows = snapshot.resolved
+    .map(
+      (i) =>
+        `<tr><td>${escapeHtml(i.id)}</td><td>${escapeHtml(i.title)}</td><td>${escapeHtml(i.resolvedAt ?? '')}</td><td>${escapeHtml(i.resolution ?? 'Resolved')}</td></tr>`,
+    )
+    .join('');
+  return (
+    `<!doctype html><html><head><meta charset="utf-8"><title>${name} status</title>` +
+    `<link rel="alternate" type="application/atom+xml" href="status.atom"></head><body><h1>${name} status</h1>` +
+    (snapshot.open.length === 0
+      ? '<p>All systems operational.</p>'
+      : `<table><thead><tr><th>Incident</th><th>Severity</th><th>Title</th><th>Status</th><th>Since</th><th>Latest update</th></tr></thead><tbody>${openRows}</tbody></table>`) +
+    components +
+    (snapshot.resolved.length === 0
+      ? ''
+      : `<h2>Resolved in the last 7 days</h2><table><thead><tr><th>Incident</th><th>Title</th><th>Resolved</th><th>Resolution</th></tr></thead><tbody>${resolvedRows}</tbody></table>`) +
+    '</body></html>'
+  );
+}
+
 export function registerStatusRoutes(app: FastifyInstance, deps: AppDeps): void {
   // A public page may be polled hard: its answer is kept for a few seconds instead of asking Temporal each time.
-  let cached: { until: number; incidents: Promise<PublicIncident[]> } | undefined;
-  const openIncidents = (): Promise<PublicIncident[]> => {
+  let cached: { until: number; snapshot: Promise<StatusSnapshot> } | undefined;
+  const snapshot = (): Promise<StatusSnapshot> => {
     const now = Date.now();
     if (!cached || cached.until < now) {
-      const incidents = loadOpenIncidents(deps);
-      cached = { until: now + CACHE_MS, incidents };
-      incidents.catch(() => {
+      const loading = loadSnapshot(deps, now);
+      cached = { until: now + CACHE_MS, snapshot: loading };
+      loading.catch(() => {
         cached = undefined;
       });
     }
-    return cached.incidents;
+    return cached.snapshot;
   };
 
   app.get('/status.json', async (_request, reply) => {
     try {
-      const incidents = await openIncidents();
-      return { service: deps.policy.service.name, operational: incidents.length === 0, incidents };
+      const s = await snapshot();
+      return {
+        service: deps.policy.service.name,
+        operational: s.open.length === 0,
+        components: s.components,
+        incidents: s.open,
+        resolved: s.resolved,
+      };
     } catch (err) {
       return sendError(reply, toApiError(err));
     }
   });
   app.get('/status', async (_request, reply) => {
     try {
-      const incidents = await openIncidents();
-      const rows = incidents
-        .map(
-          (i) =>
-            `<tr><td>${escapeHtml(i.id)}</td><td>${escapeHtml(i.severity)}</td><td>${escapeHtml(i.title)}</td><td>${escapeHtml(i.status)}</td><td>${escapeHtml(i.createdAt)}</td><td>${escapeHtml(i.update ? `${i.update.message}${i.update.eta ? ` (ETA ${i.update.eta})` : ''}` : '')}</td></tr>`,
-        )
-        .join('');
-      const name = escapeHtml(deps.policy.service.name);
+      return reply.type('text/html; charset=utf-8').send(statusHtml(deps.policy, await snapshot()));
+    } catch (err) {
+      return sendError(reply, toApiError(err));
+    }
+  });
+  app.get('/status.atom', async (_request, reply) => {
+    try {
+      const self = `${(deps.publicUrl ?? '').replace(/\/+$/, '')}/status.atom`;
       return reply
-        .type('text/html; charset=utf-8')
-        .send(
-          `<!doctype html><html><head><meta charset="utf-8"><title>${name} status</title></head><body><h1>${name} status</h1>` +
-            (incidents.length === 0
-              ? '<p>All systems operational.</p>'
-              : `<table><thead><tr><th>Incident</th><th>Severity</th><th>Title</th><th>Status</th><th>Since</th><th>Latest update</th></tr></thead><tbody>${rows}</tbody></table>`) +
-            '</body></html>',
-        );
+        .type('application/atom+xml; charset=utf-8')
+        .send(atomFeed(deps.policy, await snapshot(), self));
     } catch (err) {
       return sendError(reply, toApiError(err));
     }
