@@ -18,13 +18,14 @@ import {
   slackNotifier,
   slackPoster,
   smsNotifier,
+  webhookPoster,
   webhookSink,
 } from './activities/channels/notifier.ts';
-import type { PersonChannel } from './activities/channels/notifier.ts';
+import type { ChannelPoster, PersonChannel } from './activities/channels/notifier.ts';
 import { Outbox } from './activities/channels/outbox.ts';
 import { PagerDutyEvents } from './activities/channels/pagerduty.ts';
 import type { PagerClient } from './activities/channels/pagerduty.ts';
-import { SlackApi } from './activities/channels/slack.ts';
+import { SlackApi, SlackWebhook } from './activities/channels/slack.ts';
 import { TwilioApi } from './activities/channels/twilio.ts';
 import { SignedWebhook } from './activities/channels/webhook.ts';
 import type { DeliveryChannels } from './activities/deliver.ts';
@@ -97,15 +98,22 @@ export function buildChannels(policy: Policy, env: Env): { channels: DeliveryCha
     token: slackToken,
   });
   const slackConfigured = valueOf(c.slack.botToken, env, 'channels.slack.botToken') !== '';
-  const posts = choose(
-    'slack',
-    slackConfigured,
-    () => slackPoster(slackApi),
-    outboxPoster,
-    notConfiguredPoster,
-    `Slack Web API ${valueOf(c.slack.apiUrl, env, 'apiUrl')}`,
-    variablesOf(c.slack.botToken),
-  );
+  const slackWebhookUrl = valueOf(c.slack.webhookUrl, env, 'channels.slack.webhookUrl');
+  let posts: ChannelPoster;
+  if (!slackConfigured && slackWebhookUrl !== '') {
+    describe.push('slack: incoming webhook (channel posts only; no direct messages or incident channels)');
+    posts = webhookPoster(new SlackWebhook({ url: () => slackWebhookUrl }));
+  } else {
+    posts = choose(
+      'slack',
+      slackConfigured,
+      () => slackPoster(slackApi),
+      outboxPoster,
+      notConfiguredPoster,
+      `Slack Web API ${valueOf(c.slack.apiUrl, env, 'apiUrl')}`,
+      variablesOf(c.slack.botToken),
+    );
+  }
   if (toOutbox.has('slack')) toOutbox.add('room');
 
   const pagers = new Map<string, PagerClient>();

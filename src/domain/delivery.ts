@@ -126,13 +126,20 @@ export function pagerDedupKey(incidentId: string, role: Role): string {
   return `${incidentId}:${role}`;
 }
 
-/** The incident's own Slack channel name, `inc-<id>-<slug>` (Slack: lower case, ≤ 80 characters). */
+/**
+ * The incident's own Slack channel name, `inc-<id>-<slug of title>`: lower-case letters, digits and
+ * hyphens, at most 80 characters (`INC-1A2B3C4D`, "High error rate!" → `inc-1a2b3c4d-high-error-rate`).
+ */
 export function roomName(state: Pick<IncidentState, 'id' | 'title'>): string {
-  const slug = state.title
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '');
-  return `inc-${state.id.slice(4).toLowerCase()}-${slug}`.slice(0, 80).replace(/-+$/, '');
+  const slug = (s: string) =>
+    s
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '');
+  const id = slug(state.id).replace(/^inc-/, '');
+  return `inc-${id}-${slug(state.title)}`.slice(0, 80).replace(/-+$/, '');
 }
 
 /** The subject line of an e-mail about the incident. */

@@ -81,6 +81,8 @@ export interface RunRuntime {
   /** Since when a mitigated incident has had no firing alert: its auto-resolution counts from here. */
   quietSince?: number;
   nextReminderAt?: number;
+  /** The maintenance window's end was acted on: those it kept from being paged have been paged. */
+  maintenanceOver?: boolean;
 }
 
 /**
@@ -203,9 +205,9 @@ export class IncidentLifecycle {
     seed: Pick<
       IncidentState,
       'title' | 'service' | 'severity' | 'impact' | 'securityRelated' | 'summary' | 'source' | 'mappingRule'
-    > & { actor: string; playbook?: PlaybookName },
+    > & { actor: string; playbook?: PlaybookName; alerts?: AlertRecord[] },
   ): void {
-    const { actor, playbook, ...rest } = seed;
+    const { actor, playbook, alerts, ...rest } = seed;
     const state: IncidentState = {
       id: this.input.incidentId,
       workflowId: this.workflowId,
@@ -257,7 +259,7 @@ export class IncidentLifecycle {
     this.applyNotifications(opened.notifications, now);
     this.post(
       this.policy.severities[state.severity].posts,
-      initialReport(this.notices, state),
+      initialReport(this.notices, state, alerts),
       'initial report',
     );
     this.announce('incident.opened');
@@ -338,6 +340,7 @@ export class IncidentLifecycle {
         ...seed,
         source: { kind: 'alertmanager', receiver: batch.receiver, groupKey: batch.groupKey },
         actor: 'alertmanager',
+        alerts: batch.alerts,
       });
     }
     const state = this.mustState();
@@ -587,6 +590,7 @@ export class IncidentLifecycle {
     const due = dueEscalations(this.policy, this.facts(), runtime.escalation, now);
     runtime.escalation = due.state;
     this.applyNotifications(due.notifications, now);
+    this.endMaintenance(now);
     if (
       runtime.nextReminderAt !== undefined &&
       now >= runtime.nextReminderAt &&
@@ -625,10 +629,46 @@ export class IncidentLifecycle {
     if (due.nextWakeAt !== undefined) candidates.push(due.nextWakeAt);
     if (runtime.nextReminderAt !== undefined && state.status !== 'mitigated')
       candidates.push(runtime.nextReminderAt);
+    if (state.maintenance && !runtime.maintenanceOver) candidates.push(Date.parse(state.maintenance.until));
     if (state.status === 'mitigated' && this.autoResolves() && runtime.quietSince !== undefined) {
       candidates.push(runtime.quietSince + this.policy.resolution.autoResolveAfter);
     }
     return candidates.length > 0 ? Math.max(now, Math.min(...candidates)) : undefined;
+  }
+
+  /**
+   * When the maintenance window ends and the incident is still open, everyone it kept from being paged is
+   * paged now, on the channels that were suppressed: the window covered planned work, not this incident.
+   */
+  private endMaintenance(now: number): void {
+    const state = this.mustState();
+    const runtime = this.mustRuntime();
+    if (!state.maintenance || runtime.maintenanceOver || now < Date.parse(state.maintenance.until)) return;
+    runtime.maintenanceOver = true;
+    const missed = state.notified.filter((n) => n.who !== null && (n.suppressed ?? []).length > 0);
+    this.record(
+      now,
+      'paging_suppressed',
+      'system',
+      `maintenance window ${state.maintenance.id} is over${missed.length > 0 ? `: paging ${missed.map((n) => this.nameOf(n.who ?? '')).join(', ')} now` : ''}`,
+    );
+    for (const n of missed) {
+      const notification: Notification = {
+        at: now,
+        level: n.level,
+        role: n.role,
+        person: n.who,
+        channels: n.suppressed ?? [],
+        reason: n.reason as Notification['reason'],
+      };
+      this.outbox.push({
+        kind: 'notify',
+        notification,
+        text: notificationText(this.notices, state, notification),
+      });
+      delete n.suppressed;
+    }
+    this.dirty = true;
   }
 
   private levelUp(reason: 'manual' | 'severity_increase' | 'impact' | 'playbook_failed', now: number): void {

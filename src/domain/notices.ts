@@ -89,14 +89,36 @@ function render(template: string, values: TemplateValues): string {
 }
 
 /** The procedures' "Initial Incident Report". */
-export function initialReport(ctx: NoticeContext, state: IncidentState): string {
+/** `alerts`: those the report is about (an incident's first batch is reported before it is recorded). */
+export function initialReport(
+  ctx: NoticeContext,
+  state: IncidentState,
+  alerts: IncidentState['alerts'] = state.alerts,
+): string {
   const onCall = state.notified.find((n) => n.level === 0)?.who;
-  return render(ctx.policy.templates.initialReport, {
+  const report = render(ctx.policy.templates.initialReport, {
     ...templateValuesOf(ctx, state),
     assigned_engineer: onCall
       ? nameOf(ctx.policy, onCall)
       : ctx.policy.severities[state.severity].notify.role,
   });
+  const links = alertLinksLine(alerts);
+  return links ? `${report.trimEnd()}\n${links}\n` : report;
+}
+
+/** The dashboards and silences the alerting system sent with the alerts (Grafana), as one line. */
+function alertLinksLine(alerts: IncidentState['alerts']): string | undefined {
+  const seen = new Set<string>();
+  const parts: string[] = [];
+  for (const alert of alerts) {
+    const links: Record<string, string | undefined> = { ...alert.links };
+    for (const [kind, url] of Object.entries(links)) {
+      if (kind === 'source' || !url || seen.has(url)) continue;
+      seen.add(url);
+      parts.push(`${kind} ${url}`);
+    }
+  }
+  return parts.length > 0 ? `**Links**: ${parts.slice(0, 6).join(' · ')}` : undefined;
 }
 
 /** The procedures' "Status Update Template" for an engineer's update. */

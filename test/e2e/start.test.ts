@@ -96,6 +96,12 @@ async function startSupervisor(temporalCli: string): Promise<Supervisor> {
       HOST: '127.0.0.1',
       PORT: String(ports.api),
       INCIDENT_DATA_DIR: dataDir,
+      // A laptop: no provider configured, whatever the machine running the test has set.
+      SLACK_BOT_TOKEN: '',
+      SLACK_WEBHOOK_URL: '',
+      SMTP_URL: '',
+      PAGERDUTY_ROUTING_KEY: '',
+      TWILIO_ACCOUNT_SID: '',
     },
     tailLines: 200,
     onLine: (line) => {
@@ -171,6 +177,14 @@ describe('npm start supervisor', () => {
       expect(s.output()).toMatch(
         /Outbox: +on, in \S*pno-incident-start-\S*\/outbox\.jsonl .*\/outbox, or INCIDENT_OUTBOX=\S+ npm exec -- incident outbox/,
       );
+      // The worker says, per channel, that it delivers to the outbox, and what to set for the real provider.
+      for (const channel of ['slack', 'pager', 'sms', 'phone', 'email']) {
+        expect(s.output()).toMatch(
+          new RegExp(
+            `channel ${channel}: local outbox \\S+outbox\\.jsonl \\(set [A-Z_, ]+ to deliver for real\\)`,
+          ),
+        );
+      }
     },
     120_000,
   );

@@ -356,4 +356,3 @@ export async function readMetric(
   }
   return sum;
 }
-

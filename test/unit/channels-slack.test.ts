@@ -1,3 +1,4 @@
+import { roomName } from '../../src/domain/delivery.ts';
 import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryError } from '../../src/activities/channels/errors.ts';
@@ -9,7 +10,6 @@ import {
   SlackWebhook,
   capSlackText,
   escapeSlack,
-  incidentChannelName,
   sectionBlock,
 } from '../../src/activities/channels/slack.ts';
 import { verifySlackSignature } from '../../src/starter/api/verify.ts';
@@ -107,7 +107,7 @@ describe('Slack Web API client', () => {
 
   it('creates an incident channel, invites, archives; a retried create finds the channel it made', async () => {
     const { slack, api } = await setup();
-    const name = incidentChannelName('INC-1A2B3C4D', 'High error rate on pno-physics-bench!');
+    const name = roomName({ id: 'INC-1A2B3C4D', title: 'High error rate on pno-physics-bench!' });
     expect(name).toBe('inc-1a2b3c4d-high-error-rate-on-pno-physics-bench');
     const made = await api.createChannel({ name });
     expect(made).toEqual({ channel: expect.stringMatching(/^C/), name, created: true });

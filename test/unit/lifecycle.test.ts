@@ -3,6 +3,7 @@ import type { AlertBatch } from '../../src/domain/alert-mapping.ts';
 import { toAlertBatch } from '../../src/domain/alert-mapping.ts';
 import { webhookPayloadSchema } from '../../src/domain/alertmanager.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
+import { deliveriesFor } from '../../src/domain/delivery.ts';
 import { IncidentLifecycle } from '../../src/domain/lifecycle.ts';
 import type { LifecycleBehaviour, LifecycleInput, Outgoing } from '../../src/domain/lifecycle.ts';
 import type { Policy } from '../../src/domain/policy.ts';
@@ -650,5 +651,119 @@ describe('deliveries', () => {
         message: 'initial report → #pno-incidents via slack failed: Slack answered HTTP 503',
       },
     ]);
+  });
+});
+
+describe('channels', () => {
+  it('a first report’s Slack ts opens the channel’s thread: later posts there are replies', () => {
+    const { run, opening } = opened([P1_ALERT]);
+    const report = opening.find((o) => o.kind === 'post' && o.channelKey === 'incidents') as Outgoing;
+    const state = run.state as IncidentState;
+    const [delivery] = deliveriesFor(policy, state, [report], run.link());
+    run.delivered(report, delivery, T0 + S, { ok: true, detail: 'ts=1.1', ts: '1.1' });
+    run.apply('postUpdate', { by: 'alice', message: 'looking' }, T0 + M);
+    const update = deliveriesFor(policy, state, run.outbox.splice(0), run.link());
+    expect(update.map((d) => (d.kind === 'post' ? [d.channel, d.threadTs] : d.kind))).toEqual([
+      ['#pno-incidents', '1.1'],
+      ['#pno-leadership', undefined],
+    ]);
+  });
+
+  it('pages nobody while the service is in a maintenance window, and records who was not paged', () => {
+    const maintenance = { id: 'mw-1', reason: 'database upgrade', until: new Date(T0 + H).toISOString() };
+    const { run, opening, state } = opened([P1_ALERT], { input: { maintenance } });
+    expect(recipients(opening)).toEqual([
+      '#pno-incidents (initial report)',
+      '#pno-leadership (initial report)',
+    ]);
+    expect(state.notified[0]).toMatchObject({ who: 'alice', suppressed: ['pager', 'sms', 'phone'] });
+    expect(state.timeline.filter((t) => t.kind === 'paging_suppressed').map((t) => t.message)).toEqual([
+      'maintenance window mw-1 until 2025-03-03T11:00:00.000Z (database upgrade): nobody is paged; everything else is recorded',
+      'Alice Oncall not paged by pager+sms+phone: maintenance window mw-1 (database upgrade)',
+    ]);
+    // Escalation goes on, silently, during the window (bob, the lead, after 5 min without acknowledgment)…
+    expect(recipients(runUntil(run, T0, T0 + H - M))).not.toContain('bob via pager+sms (ack_timeout)');
+    // …and when the window ends with the incident still open, whoever was not paged is paged now.
+    expect(recipients(runUntil(run, T0 + H - M, T0 + H))).toEqual([
+      'alice via pager+sms+phone (initial)',
+      'bob via pager+sms (ack_timeout)',
+    ]);
+  });
+
+  it('a P2 in a maintenance window still gets its Slack DM and e-mail (they page nobody)', () => {
+    const maintenance = { id: 'mw-2', reason: 'upgrade', until: new Date(T0 + H).toISOString() };
+    const { opening } = opened([P2_ALERT], { input: { maintenance } });
+    expect(recipients(opening)).toContain('alice via slack+email (initial)');
+  });
+
+  it('in channel mode a P0 gets its own channel: created, responders invited as paged, every post there too', () => {
+    const channelMode = policyWith({ channels: { slack: { mode: 'channel' } } });
+    const { run, opening } = opened([P0_ALERT], { policy: channelMode });
+    expect(recipients(opening, channelMode)).toEqual([
+      'room create',
+      'alice via pager+sms+phone (initial)',
+      'room invite',
+      '#pno-incidents (initial report)',
+      '#pno-critical-alerts (initial report)',
+      '#pno-leadership (initial report)',
+      'room (initial report)',
+    ]);
+    expect(opening.find((o) => o.kind === 'room' && o.action === 'invite')).toMatchObject({
+      slackUsers: ['U0ALICE'],
+    });
+    const [create] = deliveriesFor(channelMode, run.state as IncidentState, opening.slice(0, 1), run.link());
+    expect(create).toEqual({
+      kind: 'room',
+      action: 'create',
+      name: 'inc-0000beef-datacorruption-on-pno-physics-bench',
+    });
+  });
+
+  it('a P2 in channel mode has no channel of its own, and a P1 resolved without post-mortem archives it', () => {
+    const channelMode = policyWith({
+      channels: { slack: { mode: 'channel' } },
+      severities: { P1: { postmortemRequired: false } },
+    });
+    expect(recipients(opened([P2_ALERT], { policy: channelMode }).opening, channelMode)).not.toContain(
+      'room create',
+    );
+    const { run } = opened([P1_ALERT], { policy: channelMode });
+    run.apply('resolve', { by: 'alice', rootCause: 'fixed' }, T0 + M);
+    expect(recipients(run.outbox.splice(0), channelMode)).toContain('room archive');
+  });
+
+  it('with a generic webhook in the policy, each step is an event; without one, none', () => {
+    const hooked = policyWith({ channels: { webhook: { url: '${INCIDENT_WEBHOOK_URL}' } } });
+    const { run, opening } = opened([P1_ALERT], { policy: hooked });
+    expect(recipients(opening, hooked)).toContain('event incident.opened');
+    run.apply('acknowledge', { by: 'alice' }, T0 + M);
+    expect(recipients(run.outbox.splice(0), hooked)).toEqual([
+      'pager acknowledge on-call-engineer',
+      'event incident.acknowledged',
+    ]);
+    expect(recipients(opened([P1_ALERT]).opening)).not.toContain('event incident.opened');
+  });
+
+  it('an incident started before the channel transports (old behaviour) sends none of their traffic', () => {
+    const hooked = policyWith({ channels: { webhook: { url: '${INCIDENT_WEBHOOK_URL}' } } });
+    const { run } = opened([P1_ALERT], { policy: hooked, behaviour: { channelEvents: false } });
+    run.apply('acknowledge', { by: 'alice' }, T0 + M);
+    expect(run.outbox).toEqual([]);
+  });
+
+  it('Grafana’s dashboard and silence links are in the initial report', () => {
+    const { opening } = opened([P2_ALERT]);
+    expect(opening.some((o) => 'text' in o && o.text.includes('**Links**'))).toBe(false);
+    const run = lifecycle();
+    const withLinks = batch([P2_ALERT]);
+    withLinks.alerts[0] = {
+      ...withLinks.alerts[0]!,
+      links: { dashboard: 'http://grafana.example/d/x', silence: 'http://grafana.example/s' },
+    };
+    run.receiveAlerts(withLinks, T0);
+    const report = run.outbox.find((o) => o.kind === 'post');
+    expect(report && 'text' in report ? report.text : '').toContain(
+      '**Links**: dashboard http://grafana.example/d/x · silence http://grafana.example/s',
+    );
   });
 });

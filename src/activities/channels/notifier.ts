@@ -213,6 +213,32 @@ export function slackPoster(slack: SlackWebApi): ChannelPoster {
   };
 }
 
+/**
+ * Incoming-webhook mode: every post goes to the webhook's one channel (no threads: a webhook returns no ts),
+ * and what needs the Web API (direct messages, incident channels) is not configured.
+ */
+export function webhookPoster(webhook: {
+  post(message: SlackMessage & { channel?: string }): Promise<void>;
+}): ChannelPoster {
+  const noApi = () =>
+    Promise.reject(
+      DeliveryError.notConfigured(
+        'slack',
+        'Slack incoming-webhook mode has no Web API (set SLACK_BOT_TOKEN)',
+      ),
+    );
+  return {
+    async post({ channel, text, incidentId }) {
+      // Buttons need interactivity, which a webhook-only app has not: the text says how to act instead.
+      await webhook.post({ channel, ...slackMessage(text, incidentId, false) });
+      return { channel, ts: '' };
+    },
+    createChannel: noApi,
+    invite: noApi,
+    archive: noApi,
+  };
+}
+
 export function outboxPoster(outbox: Outbox): ChannelPoster {
   let ts = 0;
   return {

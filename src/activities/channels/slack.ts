@@ -25,8 +25,6 @@ export const SLACK_SECTION_TEXT_MAX = 3_000;
 export const SLACK_SECTION_FIELD_MAX = 2_000;
 /** A header block's plain text. */
 export const SLACK_HEADER_TEXT_MAX = 150;
-/** Slack channel names: lowercase letters, digits, `-` and `_`, at most 80 characters. */
-export const SLACK_CHANNEL_NAME_MAX = 80;
 
 /** A Block Kit text object. */
 export interface SlackText {
@@ -398,22 +396,4 @@ export function capBlocks(blocks: readonly SlackBlock[]): SlackBlock[] {
       return { ...block, text: cap(block.text, SLACK_HEADER_TEXT_MAX) };
     return block;
   });
-}
-
-/**
- * An incident's channel name, `inc-<id>-<slug of title>`: lowercase letters,
- * digits and hyphens, at most 80 characters (`INC-1A2B3C4D`, "High error
- * rate!" → `inc-1a2b3c4d-high-error-rate`).
- */
-export function incidentChannelName(incidentId: string, title: string): string {
-  const slug = (s: string) =>
-    s
-      .normalize('NFKD')
-      .replace(/[\u0300-\u036f]/g, '')
-      .toLowerCase()
-      .replace(/[^a-z0-9]+/g, '-')
-      .replace(/^-+|-+$/g, '');
-  const id = slug(incidentId).replace(/^inc-/, '');
-  const name = `inc-${id}-${slug(title)}`.slice(0, SLACK_CHANNEL_NAME_MAX).replace(/-+$/, '');
-  return name;
 }
