@@ -72,7 +72,7 @@ describe('maintenance lookup for new incidents', () => {
     expect(calls.queries).toBe(2);
   });
 
-  it('a store that is down means no window (paging is never blocked), reported and retried after the period', async () => {
+  it('a store that is down means no window (paging is never blocked), reported, and refreshed after the period', async () => {
     let now = NOW;
     let down = true;
     const errors: unknown[] = [];
@@ -92,7 +92,13 @@ describe('maintenance lookup for new incidents', () => {
     expect(calls.queries).toBe(1);
     down = false;
     now += 5_000;
+    // After the period the last answer still serves (no incident waits on the lookup) while it is refreshed…
+    expect(await store.activeFor('pno-physics-bench', now)).toBeUndefined();
+    expect(calls.queries).toBe(2);
+    // …and the refreshed windows serve the next incident.
+    await new Promise((resolve) => setImmediate(resolve));
     expect((await store.activeFor('pno-physics-bench', now))?.id).toBe('mw-0000abcd');
+    expect(calls.queries).toBe(2);
   });
 
   it('no maintenance workflow yet means no operator windows; the CLI sees other errors', async () => {

@@ -79,7 +79,7 @@ export class TemporalMaintenance implements MaintenanceStore {
     // A snapshot taken before `maintenance` was a policy key has none.
     this.policyWindows = policyWindows((policy as Partial<Policy>).maintenance);
     this.cacheMs = options.cacheMs ?? 5_000;
-    this.lookupTimeoutMs = options.lookupTimeoutMs ?? 1_000;
+    this.lookupTimeoutMs = options.lookupTimeoutMs ?? 500;
     this.now = options.now ?? Date.now;
     this.onLookupError = options.onLookupError ?? (() => undefined);
   }
@@ -134,28 +134,27 @@ export class TemporalMaintenance implements MaintenanceStore {
   }
 
   async activeFor(service: string, at: number): Promise<MaintenanceWindowRef | undefined> {
-    let operators: MaintenanceWindow[];
-    try {
-      operators = await this.cachedOperatorWindows();
-    } catch (err) {
-      this.onLookupError(err);
-      operators = [];
-    }
+    const operators = await this.cachedOperatorWindows();
     return activeWindow([...this.policyWindows, ...operators], service, at);
   }
 
   /**
-   * The operators' windows, reused for `cacheMs`. A failed lookup is cached too (as no window), so a
-   * storm of alerts while the worker is down waits at most one `lookupTimeoutMs` per period.
+   * The operators' windows, reused for `cacheMs`; after that, the last answer is used at once while a fresh
+   * one is fetched in the background, so an incident never waits on this lookup but the very first (at most
+   * `lookupTimeoutMs`). A failed lookup keeps the last known windows (none, if it never answered), so a storm
+   * of alerts while Temporal is down costs no more than one lookup per period.
    */
   private cachedOperatorWindows(): Promise<MaintenanceWindow[]> {
     const now = this.now();
     if (!this.cached || now - this.cached.at >= this.cacheMs) {
-      const windows = this.client.withDeadline(now + this.lookupTimeoutMs, () => this.operatorWindows());
-      this.cached = { at: now, windows };
-      windows.catch(() => {
-        if (this.cached?.windows === windows) this.cached = { at: now, windows: Promise.resolve([]) };
+      const previous = this.cached?.windows;
+      const fresh = this.client.withDeadline(now + this.lookupTimeoutMs, () => this.operatorWindows());
+      const settled = fresh.catch((err: unknown) => {
+        this.onLookupError(err);
+        return previous ?? Promise.resolve([]);
       });
+      this.cached = { at: now, windows: settled };
+      if (previous) return previous.catch(() => []);
     }
     return this.cached.windows;
   }
