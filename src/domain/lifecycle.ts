@@ -36,6 +36,16 @@ import type { Channel, Impact, Role, Severity } from './severity.ts';
 import { moreSevere } from './severity.ts';
 import { resolutionChannels, severityRules } from './severity-rules.ts';
 
+/** What an engineer declares an incident with (`incident declare`, `POST /api/incidents`). */
+export interface Declaration {
+  by: string;
+  title: string;
+  severity: Severity;
+  service?: string;
+  impact?: Impact;
+  securityRelated?: boolean;
+}
+
 /** A maintenance window as an incident records it. */
 export interface MaintenanceWindowRef {
   id: string;
@@ -48,15 +58,7 @@ export interface MaintenanceWindowRef {
 export interface LifecycleInput {
   incidentId: string;
   /** Set for a declared incident; alert-born incidents take their seed from the first alert batch. */
-  declared?: {
-    by: string;
-    title: string;
-    severity: Severity;
-    service?: string;
-    impact?: Impact;
-    securityRelated?: boolean;
-    summary?: string;
-  };
+  declared?: Declaration & { summary?: string };
   previousIncidentId?: string;
   /**
    * The maintenance window the incident's service was in when it opened (decided by whoever started the

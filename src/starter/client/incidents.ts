@@ -3,9 +3,10 @@ import type { Client } from '@temporalio/client';
 import type { AlertBatch } from '../../domain/alert-mapping.ts';
 import { seedIncident } from '../../domain/alert-mapping.ts';
 import type { IncidentState, IncidentStatus } from '../../domain/incident.ts';
+import type { Declaration } from '../../domain/lifecycle.ts';
 import type { OperationName } from '../../domain/operations.ts';
 import type { Policy } from '../../domain/policy.ts';
-import type { Impact, Severity } from '../../domain/severity.ts';
+import type { Severity } from '../../domain/severity.ts';
 import {
   INCIDENT_WORKFLOW_TYPE,
   IncidentIdAttribute,
@@ -47,14 +48,7 @@ export interface IngestResult {
   action: 'started' | 'signalled' | 'ignored';
 }
 
-export interface DeclareInput {
-  by: string;
-  title: string;
-  severity: Severity;
-  service?: string;
-  impact?: Impact;
-  securityRelated?: boolean;
-}
+export type DeclareInput = Declaration;
 
 /** What the API and the CLI need from Temporal; tests substitute their own. */
 export interface IncidentGateway {
