@@ -139,22 +139,22 @@ export class TemporalMaintenance implements MaintenanceStore {
   }
 
   /**
-   * The operators' windows, reused for `cacheMs`; after that, the last answer is used at once while a fresh
-   * one is fetched in the background, so an incident never waits on this lookup but the very first (at most
-   * `lookupTimeoutMs`). A failed lookup keeps the last known windows (none, if it never answered), so a storm
-   * of alerts while Temporal is down costs no more than one lookup per period.
+   * The operators' windows, reused for `cacheMs`, then asked again (at most `lookupTimeoutMs`, so a window
+   * added with the CLI holds for incidents a few seconds later). A failed lookup keeps the last known windows
+   * (none, if it never answered) for the period, so a storm of alerts while Temporal is down costs no more
+   * than one short lookup per period, and paging is never blocked.
    */
   private cachedOperatorWindows(): Promise<MaintenanceWindow[]> {
     const now = this.now();
     if (!this.cached || now - this.cached.at >= this.cacheMs) {
-      const previous = this.cached?.windows;
-      const fresh = this.client.withDeadline(now + this.lookupTimeoutMs, () => this.operatorWindows());
-      const settled = fresh.catch((err: unknown) => {
-        this.onLookupError(err);
-        return previous ?? Promise.resolve([]);
-      });
-      this.cached = { at: now, windows: settled };
-      if (previous) return previous.catch(() => []);
+      const previous = this.cached?.windows ?? Promise.resolve([]);
+      const windows = this.client
+        .withDeadline(now + this.lookupTimeoutMs, () => this.operatorWindows())
+        .catch((err: unknown) => {
+          this.onLookupError(err);
+          return previous;
+        });
+      this.cached = { at: now, windows };
     }
     return this.cached.windows;
   }
