@@ -168,6 +168,8 @@ describe('npm start supervisor', () => {
     'with %s: on SIGTERM stops worker, API and dev server, and exits only once their ports are free',
     async (_name, cli) => {
       const s = await startStack(cli());
+      // The worker announces its channels once it has read the policy (it may come after the API is up).
+      await s.printed('channel email:');
       s.proc.signal('SIGTERM');
       const status = await exitOf(s);
       expect(await s.takenAtExit).toEqual([]);
