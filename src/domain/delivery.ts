@@ -234,9 +234,70 @@ function eventSummary(state: IncidentState, link: string): IncidentEventSummary 
 }
 
 /** One line for the timeline: what went where, and how it ended. */
-export function describeReceipt(r: Receipt): string {
+function describeReceipt(r: Receipt): string {
   const via = r.outbox ? `${r.channel} (outbox)` : r.channel;
   return r.ok
     ? `${via} → ${r.target}: delivered (${r.detail})`
     : `${via} → ${r.target}: ${r.reason ?? 'failed'} (${r.detail})`;
+}
+
+/** What an outgoing item is, for the timeline ("initial report → #pno-incidents via slack"). */
+function describeOutgoing(policy: Policy, out: Outgoing): string {
+  switch (out.kind) {
+    case 'post':
+      return `${out.purpose} → ${out.channelKey === 'room' ? 'the incident channel' : (policy.channels.slack.channels[out.channelKey] ?? out.channelKey)} via slack`;
+    case 'notify':
+      return `notification → ${out.notification.person ?? 'nobody'} via ${out.notification.channels.join('+')}`;
+    case 'pager':
+      return `pager ${out.action} → ${out.roles.join(', ')}`;
+    case 'event':
+      return `webhook event ${out.type}`;
+    case 'room':
+      return `incident channel ${out.action}`;
+  }
+}
+
+/** The timeline's record of one delivery: an entry per channel tried (older results: one entry). */
+export function deliveryTimeline(
+  policy: Policy,
+  out: Outgoing,
+  result: DeliveryResult,
+): { kind: 'notified' | 'notification_failed'; message: string }[] {
+  const what = describeOutgoing(policy, out);
+  if (result.receipts && result.receipts.length > 0) {
+    return result.receipts.map((r) => ({
+      kind: r.ok ? 'notified' : 'notification_failed',
+      message: `${what}: ${describeReceipt(r)}`,
+    }));
+  }
+  return result.ok
+    ? [{ kind: 'notified', message: `${what} (${result.detail})` }]
+    : [{ kind: 'notification_failed', message: `${what} failed: ${result.error}` }];
+}
+
+/**
+ * What later messages need from a delivery: the thread a first report opened in its channel, the id of the
+ * incident channel just created.
+ */
+export function learnFromDelivery(
+  state: IncidentState,
+  out: Outgoing,
+  delivery: Delivery | undefined,
+  result: DeliveryResult,
+): void {
+  if (!result.ok) return;
+  if (
+    delivery?.kind === 'post' &&
+    out.kind === 'post' &&
+    out.channelKey !== 'room' &&
+    result.ts &&
+    !delivery.threadTs
+  ) {
+    state.slack ??= { threads: {} };
+    state.slack.threads[delivery.channel] ??= result.ts;
+  }
+  if (delivery?.kind === 'room' && delivery.action === 'create' && result.roomId) {
+    state.slack ??= { threads: {} };
+    state.slack.room = { ...state.slack.room, name: delivery.name, id: result.roomId };
+  }
 }

@@ -15,7 +15,7 @@ import {
   updateReminder,
 } from './notices.ts';
 import type { NoticeContext } from './notices.ts';
-import { describeReceipt, roomName } from './delivery.ts';
+import { deliveryTimeline, learnFromDelivery, roomName } from './delivery.ts';
 import type { Delivery, DeliveryResult, IncidentEventType, Outgoing } from './delivery.ts';
 import { parseOperationInput, refusal } from './operations.ts';
 import type {
@@ -741,55 +741,16 @@ export class IncidentLifecycle {
     if (state.escalationLevel > levelBefore) this.announce('incident.escalated');
   }
 
-  /**
-   * Records what happened to a side effect (delivered or failed after its retries): one timeline entry per
-   * channel tried, and what later messages need (the thread a first report opened, the room's id).
-   */
+  /** Records what happened to a side effect (delivered or failed after its retries), one entry per channel. */
   delivered(out: Outgoing, delivery: Delivery | undefined, now: number, result: DeliveryResult): void {
     const state = this.mustState();
-    if (result.ok && delivery?.kind === 'post' && result.ts && !delivery.threadTs && out.kind === 'post') {
-      if (out.channelKey !== 'room') {
-        state.slack ??= { threads: {} };
-        state.slack.threads[delivery.channel] ??= result.ts;
-      }
+    learnFromDelivery(state, out, delivery, result);
+    for (const entry of deliveryTimeline(this.policy, out, result)) {
+      this.record(now, entry.kind, 'system', entry.message);
     }
-    if (result.ok && delivery?.kind === 'room' && delivery.action === 'create' && result.roomId) {
-      state.slack ??= { threads: {} };
-      state.slack.room = { ...state.slack.room, name: delivery.name, id: result.roomId };
-    }
-    const what = describeOutgoing(this.policy, out);
-    if (result.receipts && result.receipts.length > 0) {
-      for (const r of result.receipts) {
-        this.record(
-          now,
-          r.ok ? 'notified' : 'notification_failed',
-          'system',
-          `${what}: ${describeReceipt(r)}`,
-        );
-      }
-      return;
-    }
-    if (result.ok) this.record(now, 'notified', 'system', `${what} (${result.detail})`);
-    else this.record(now, 'notification_failed', 'system', `${what} failed: ${result.error}`);
   }
 
   private nameOf(handle: string): string {
     return this.policy.people[handle]?.name ?? handle;
-  }
-}
-
-/** What an outgoing item is, for the timeline ("initial report → #pno-incidents via slack"). */
-function describeOutgoing(policy: Policy, out: Outgoing): string {
-  switch (out.kind) {
-    case 'post':
-      return `${out.purpose} → ${out.channelKey === 'room' ? 'the incident channel' : (policy.channels.slack.channels[out.channelKey] ?? out.channelKey)} via slack`;
-    case 'notify':
-      return `notification → ${out.notification.person ?? 'nobody'} via ${out.notification.channels.join('+')}`;
-    case 'pager':
-      return `pager ${out.action} → ${out.roles.join(', ')}`;
-    case 'event':
-      return `webhook event ${out.type}`;
-    case 'room':
-      return `incident channel ${out.action}`;
   }
 }
