@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { parseJsonPath } from './json-path.ts';
-import { templatePlaceholders } from './templates.ts';
+import { templatePlaceholders, templateProblem } from './templates.ts';
 import { CHANNELS, IMPACTS, ROLES, SEVERITIES } from './severity.ts';
 import type { Impact, Role, Severity } from './severity.ts';
 
@@ -360,6 +360,16 @@ export const policySchema = z
   })
   .superRefine((policy, ctx) => {
     policy.alerts.rules.forEach((rule, i) => {
+      for (const field of ['title', 'summary'] as const) {
+        const problem = rule[field] === undefined ? undefined : templateProblem(rule[field]);
+        if (problem) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['alerts', 'rules', i, field],
+            message: `not a Mustache template: ${problem}`,
+          });
+        }
+      }
       for (const [label, pattern] of Object.entries(rule.match)) {
         if (!pattern.startsWith('~')) continue;
         try {
@@ -406,6 +416,15 @@ export const policySchema = z
     }
     // Every post names the incident and says how to act on it (DESIGN, "Escalation semantics").
     for (const [name, template] of Object.entries(policy.templates)) {
+      const problem = templateProblem(template);
+      if (problem) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['templates', name],
+          message: `not a Mustache template: ${problem}`,
+        });
+        continue;
+      }
       const used = new Set(templatePlaceholders(template));
       for (const needed of REQUIRED_PLACEHOLDERS) {
         if (!used.has(needed)) {

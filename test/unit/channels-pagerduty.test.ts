@@ -21,7 +21,7 @@ afterEach(async () => {
 async function setup(routingKey: string | (() => string | undefined) = ROUTING_KEY) {
   pd = new PagerDutyStandIn({ routingKey: ROUTING_KEY });
   const eventsUrl = await pd.start();
-  return { pd, pager: new PagerDutyEvents({ routingKey, eventsUrl, timeoutMs: 500 }) };
+  return { pd, pager: new PagerDutyEvents({ routingKey, eventsUrl, timeoutMs: 2_000 }) };
 }
 
 async function failure(promise: Promise<unknown>): Promise<DeliveryError> {

@@ -25,7 +25,7 @@ afterEach(async () => {
 async function setup(token: string = TOKEN) {
   slack = new SlackStandIn({ token: TOKEN, channels: ['#pno-incidents'] });
   const apiUrl = await slack.start();
-  return { slack, api: new SlackApi({ apiUrl, token, timeoutMs: 500 }) };
+  return { slack, api: new SlackApi({ apiUrl, token, timeoutMs: 2_000 }) };
 }
 
 async function failure(promise: Promise<unknown>): Promise<SlackError> {
@@ -194,7 +194,7 @@ describe('Slack Web API client', () => {
 describe('Slack incoming webhook', () => {
   it('posts {text, blocks}; Slack answers the body "ok"', async () => {
     const { slack } = await setup();
-    const hook = new SlackWebhook({ url: slack.webhookUrl, timeoutMs: 500 });
+    const hook = new SlackWebhook({ url: slack.webhookUrl, timeoutMs: 2_000 });
     await hook.post({ text: 'hello', blocks: [sectionBlock('*hello*')] });
     expect(slack.webhookPosts.items).toEqual([
       expect.objectContaining({
@@ -206,7 +206,7 @@ describe('Slack incoming webhook', () => {
 
   it('retries 5xx and 429, refuses 4xx, and never repeats the secret URL', async () => {
     const { slack } = await setup();
-    const hook = new SlackWebhook({ url: slack.webhookUrl, timeoutMs: 500 });
+    const hook = new SlackWebhook({ url: slack.webhookUrl, timeoutMs: 2_000 });
     slack.failures.push('http500', 'ratelimited', { status: 404, body: 'no_service' });
     const e500 = await failure(hook.post({ text: 'x' }));
     const e429 = await failure(hook.post({ text: 'x' }));
@@ -216,7 +216,7 @@ describe('Slack incoming webhook', () => {
     expect(e404.message).toContain('no_service');
     const wrong = new SlackWebhook({
       url: `${slack.baseUrl}/services/T0/B0/wrongsecretpart`,
-      timeoutMs: 500,
+      timeoutMs: 2_000,
     });
     const notFound = await failure(wrong.post({ text: 'x' }));
     for (const err of [e500, e429, e404, notFound]) {

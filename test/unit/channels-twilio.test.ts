@@ -22,7 +22,7 @@ async function setup(options: { authToken?: string | (() => string | undefined) 
     accountSid: SID,
     authToken: options.authToken ?? TOKEN,
     from: FROM,
-    timeoutMs: 500,
+    timeoutMs: 2_000,
   });
   return { twilio, api };
 }

@@ -18,7 +18,7 @@ afterEach(async () => {
 async function setup(secret: string | (() => string | undefined) = SECRET, query = '') {
   receiver = new WebhookReceiver();
   const url = `${await receiver.start()}${query}`;
-  return { receiver, hook: new SignedWebhook({ url, secret, timeoutMs: 500 }) };
+  return { receiver, hook: new SignedWebhook({ url, secret, timeoutMs: 2_000 }) };
 }
 
 async function failure(promise: Promise<unknown>): Promise<DeliveryError> {

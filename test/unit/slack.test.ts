@@ -8,7 +8,7 @@ afterEach(async () => slack?.stop());
 async function setup(token = 'xoxb-test') {
   slack = new SlackStandIn({ token: 'xoxb-test', channels: ['#pno-incidents'] });
   const apiUrl = await slack.start();
-  return { slack, api: new SlackApi({ apiUrl, token, timeoutMs: 500 }) };
+  return { slack, api: new SlackApi({ apiUrl, token, timeoutMs: 2_000 }) };
 }
 
 describe('Slack chat.postMessage client', () => {
