@@ -27,12 +27,23 @@ function parse(template: string): Token[] {
   return Mustache.parse(template) as unknown as Token[];
 }
 
-export function renderTemplate(template: string, values: TemplateValues): string {
-  const view: Record<string, string | number | undefined> = { ...values };
-  for (const name of valueNames(parse(template))) {
-    if (view[name] === undefined || view[name] === '') view[name] = 'n/a';
+/** Names that open a section (`{{#name}}`, `{{^name}}`). */
+function sectionNames(tokens: readonly Token[], into: Set<string> = new Set()): Set<string> {
+  for (const token of tokens) {
+    if (token[0] === '#' || token[0] === '^') into.add(token[1]);
+    if (Array.isArray(token[4])) sectionNames(token[4], into);
   }
-  // Sections see the values as given: an absent value hides its section instead of showing "n/a".
+  return into;
+}
+
+export function renderTemplate(template: string, values: TemplateValues): string {
+  const tokens = parse(template);
+  const sections = sectionNames(tokens);
+  const view: Record<string, string | number | undefined> = { ...values };
+  // A value that guards a section stays as given, so an absent one hides its section instead of showing "n/a".
+  for (const name of valueNames(tokens)) {
+    if (!sections.has(name) && (view[name] === undefined || view[name] === '')) view[name] = 'n/a';
+  }
   return Mustache.render(template, view, undefined, { escape: (text: string) => text });
 }
 
