@@ -4,6 +4,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SlackError } from '../../src/activities/channels/slack.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { OPERATIONS, alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts';
+import { eventually } from '../support/eventually.ts';
 import { loadDefaultPolicy, policyWith } from '../support/policy.ts';
 import { createTimeSkippingEnv } from '../support/temporal.ts';
 import {
@@ -518,7 +519,9 @@ describe('incident workflow: defects of issue 8', () => {
           alertBatch(policy, { alerts: [{ ...P2_ALERT, status: 'resolved' }] }),
         );
       }
-      const notice = h.recorder.posts.find((p) => p.text.startsWith('🩹'));
+      const notice = await eventually('the mitigated notice', () =>
+        h.recorder.posts.find((p) => p.text.startsWith('🩹')),
+      );
       expect(notice?.text).toContain('It resolves itself after 30m without firing alerts.');
       await env.sleep('10 minutes');
       await again.handle.signal(alertsReceivedSignal, alertBatch(policy, { alerts: [P2_ALERT] }));
@@ -539,12 +542,15 @@ describe('incident workflow: defects of issue 8', () => {
     await h.run(async () => {
       const { handle, incidentId } = await startAlertIncident(env, h, policy, [P2_ALERT]);
       await env.sleep('1 second');
+      await settled(handle);
       const opening = h.recorder.posts.length;
       await handle.executeUpdate(OPERATIONS.changeSeverity.update, {
         args: [{ by: 'alice', severity: 'P0', reason: 'data loss' }],
       });
-      await env.sleep('1 second');
-      const raised = h.recorder.posts.slice(opening).filter((p) => p.channel.startsWith('#'));
+      const raised = await eventually('the posts of the raise', () => {
+        const posts = h.recorder.posts.slice(opening).filter((p) => p.channel.startsWith('#'));
+        return posts.length >= 3 ? posts : undefined;
+      });
       expect(raised.map((p) => [p.channel, p.text.split('\n')[0]]).sort()).toEqual([
         ['#pno-critical-alerts', '🚨 INCIDENT ALERT - P0'],
         [
