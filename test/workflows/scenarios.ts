@@ -177,4 +177,32 @@ export const SCENARIOS: Scenario[] = [
       return handle;
     },
   },
+  // Recorded with the `channel-events` patch: PagerDuty acknowledge/resolve of the paged role, and the
+  // incident's own Slack channel (channel mode), each on its own path.
+  {
+    name: 'p0-channel-mode-paged-acknowledged-resolved',
+    async run(env, h, policy) {
+      const channelMode: Policy = {
+        ...policy,
+        channels: { ...policy.channels, slack: { ...policy.channels.slack, mode: 'channel' } },
+      };
+      const { handle } = await startAlertIncident(env, h, channelMode, [
+        { labels: { alertname: 'ServiceDown', severity: 'page' } },
+      ]);
+      await env.sleep('1 second');
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      await env.sleep('2 minutes');
+      await handle.executeUpdate(OPERATIONS.assignCommander.update, {
+        args: [{ by: 'alice', commander: 'carol' }],
+      });
+      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
+        args: [{ by: 'dave', finding: 'none', related: false }],
+      });
+      await handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'carol', rootCause: 'bad deploy' }],
+      });
+      await handle.result();
+      return handle;
+    },
+  },
 ];
