@@ -135,6 +135,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   let stopping = false;
   const proc = startProcess(temporal, args, {
     detached: opts.detached ?? false,
+    // A refused flag prints the error first, then the whole usage text: keep enough to show the error.
+    tailLines: 300,
     // A stopping server logs a burst of "connection refused" warnings from its own internal clients.
     onLine: (line) => {
       if (!stopping) log(line);
