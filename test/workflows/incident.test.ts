@@ -7,6 +7,7 @@ import { OPERATIONS, alertsReceivedSignal, stateQuery } from '../../src/contract
 import { eventually } from '../support/eventually.ts';
 import { loadDefaultPolicy, policyWith } from '../support/policy.ts';
 import { createTimeSkippingEnv } from '../support/temporal.ts';
+import { resolveP0 } from './scenarios.ts';
 import {
   alertBatch,
   createHarness,
@@ -559,16 +560,7 @@ describe('incident workflow: defects of issue 8', () => {
         ],
         ['#pno-leadership', '🚨 INCIDENT ALERT - P0'],
       ]);
-      await handle.executeUpdate(OPERATIONS.assignCommander.update, {
-        args: [{ by: 'alice', commander: 'carol' }],
-      });
-      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
-        args: [{ by: 'dave', finding: 'none', related: false }],
-      });
-      await handle.executeUpdate(OPERATIONS.resolve.update, {
-        args: [{ by: 'carol', rootCause: 'bad migration' }],
-      });
-      await handle.result();
+      await resolveP0(handle, 'bad migration');
       const resolution = h.recorder.posts.filter((p) => p.text.startsWith('✅ INCIDENT RESOLVED'));
       expect(resolution.map((p) => p.channel).sort()).toEqual([
         '#pno-critical-alerts',

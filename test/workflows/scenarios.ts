@@ -56,6 +56,18 @@ export async function slackDegradedAtContinueAsNew(env: TestWorkflowEnvironment,
   return started;
 }
 
+/** What a P0 needs on record (a commander, a security evaluation), then its resolution; waits for the run to close. */
+export async function resolveP0(handle: WorkflowHandle, rootCause: string): Promise<void> {
+  await handle.executeUpdate(OPERATIONS.assignCommander.update, {
+    args: [{ by: 'alice', commander: 'carol' }],
+  });
+  await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
+    args: [{ by: 'dave', finding: 'none', related: false }],
+  });
+  await handle.executeUpdate(OPERATIONS.resolve.update, { args: [{ by: 'carol', rootCause }] });
+  await handle.result();
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     name: 'p0-full-lifecycle',
@@ -156,16 +168,7 @@ export const SCENARIOS: Scenario[] = [
         args: [{ by: 'alice', severity: 'P0', reason: 'data loss' }],
       });
       await env.sleep('20 minutes');
-      await handle.executeUpdate(OPERATIONS.assignCommander.update, {
-        args: [{ by: 'alice', commander: 'carol' }],
-      });
-      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
-        args: [{ by: 'dave', finding: 'none', related: false }],
-      });
-      await handle.executeUpdate(OPERATIONS.resolve.update, {
-        args: [{ by: 'carol', rootCause: 'bad migration' }],
-      });
-      await handle.result();
+      await resolveP0(handle, 'bad migration');
       return handle;
     },
   },
@@ -192,16 +195,7 @@ export const SCENARIOS: Scenario[] = [
       await env.sleep('1 second');
       await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
       await env.sleep('2 minutes');
-      await handle.executeUpdate(OPERATIONS.assignCommander.update, {
-        args: [{ by: 'alice', commander: 'carol' }],
-      });
-      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
-        args: [{ by: 'dave', finding: 'none', related: false }],
-      });
-      await handle.executeUpdate(OPERATIONS.resolve.update, {
-        args: [{ by: 'carol', rootCause: 'bad deploy' }],
-      });
-      await handle.result();
+      await resolveP0(handle, 'bad deploy');
       return handle;
     },
   },
