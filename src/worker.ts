@@ -228,36 +228,42 @@ export function buildChannels(policy: Policy, env: Env): { channels: DeliveryCha
 
 /**
  * The one composition root: the only place that builds real clients from the
- * policy and the environment and hands them to the activities.
+ * policy and the environment and hands them to the activities. `channels`
+ * says, per channel, where its messages go.
  */
 export function buildActivities(settings: Settings, env: NodeJS.ProcessEnv = process.env) {
-  return createActivities({
-    history: new TemporalIncidentHistory(lazyClient(settings.temporal)),
-    channels: buildChannels(settings.policy, env).channels,
-  });
+  const { channels, describe } = buildChannels(settings.policy, env);
+  return {
+    activities: createActivities({
+      history: new TemporalIncidentHistory(lazyClient(settings.temporal)),
+      channels,
+    }),
+    channels: describe,
+  };
 }
 
 export async function createWorker(
   settings: Settings,
   overrides: Partial<WorkerOptions> = {},
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ worker: Worker; connection: NativeConnection }> {
+): Promise<{ worker: Worker; connection: NativeConnection; channels: string[] }> {
   const connection = await NativeConnection.connect(connectionOptions(settings.temporal));
+  const { activities, channels } = buildActivities(settings, env);
   const worker = await Worker.create({
     connection,
     namespace: settings.temporal.namespace,
     taskQueue: settings.temporal.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
-    activities: buildActivities(settings, env),
+    activities,
     ...overrides,
   });
-  return { worker, connection };
+  return { worker, connection, channels };
 }
 
 async function main(): Promise<void> {
   const settings = loadSettingsOrExit();
-  for (const line of buildChannels(settings.policy, process.env).describe) console.log(`channel ${line}`);
-  const { worker, connection } = await createWorker(settings);
+  const { worker, connection, channels } = await createWorker(settings);
+  for (const line of channels) console.log(`channel ${line}`);
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
