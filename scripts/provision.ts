@@ -1,8 +1,12 @@
 /**
  * `npm run tools`: provisions every external tool the project runs (see scripts/lib/tools/) and prints
  * where each one is and how long getting it took. A second run only checks the cache.
+ *
+ * `npm run tools -- kubernetes` provisions only the opt-in Kubernetes control plane of the cluster tests
+ * (scripts/lib/tools/kubernetes.ts; built from source, 15 to 40 min the first time).
  */
 import { ensurePrometheus, ensureTemporalCli, ensureTestServer, toolsDir } from './lib/tools/index.ts';
+import { ensureKubernetes } from './lib/tools/kubernetes.ts';
 
 async function timed<T>(name: string, fn: () => Promise<T>, show: (value: T) => string): Promise<boolean> {
   const started = performance.now();
@@ -18,6 +22,10 @@ async function timed<T>(name: string, fn: () => Promise<T>, show: (value: T) => 
 }
 
 console.log(`tool cache: ${toolsDir()}  (INCIDENT_TOOLS_DIR)`);
+if (process.argv.slice(2).includes('kubernetes')) {
+  const ok = await timed('Kubernetes', ensureKubernetes, (t) => Object.values(t).join(`\n${''.padEnd(22)} `));
+  process.exit(ok ? 0 : 1);
+}
 // One after the other, so each time printed is that tool's own (ensureAll runs them in parallel).
 const results = [
   await timed(
