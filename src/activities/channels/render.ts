@@ -1,3 +1,4 @@
+import { escapeHtml } from '../../markup.ts';
 import { escapeSlack } from './slack.ts';
 import type { SlackBlock } from './slack.ts';
 
@@ -62,17 +63,9 @@ export function slackMessage(
   };
 }
 
-const HTML_ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
 /** E-mail HTML: escaped, `**bold**` as `<strong>`, URLs as links, line breaks kept. */
 export function toEmailHtml(text: string): string {
-  const escaped = text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+  const escaped = escapeHtml(text);
   const body = escaped
     .replace(BOLD, '<strong>$1</strong>')
     .replace(/\bhttps?:\/\/[^\s<]+/g, (url) => `<a href="${url}">${url}</a>`)

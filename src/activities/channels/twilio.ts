@@ -1,3 +1,4 @@
+import { escapeXml } from '../../markup.ts';
 import { resolveCredential, resolveEndpoint } from './credential.ts';
 import type { Credential } from './credential.ts';
 import { DEFAULT_TIMEOUT_MS, excerpt, parseJson, post, statusFailure } from './http.ts';
@@ -101,16 +102,6 @@ export class TwilioApi implements PhoneClient {
   }
 }
 
-/** Escapes text for an XML text node or attribute. */
-export function escapeXml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
-}
-
 /** TwiML that reads the text aloud twice; fits Twilio's 4,000-character `Twiml` limit. */
 export function twimlSay(text: string): string {
   const open = '<?xml version="1.0" encoding="UTF-8"?><Response><Say loop="2">';
@@ -134,3 +125,5 @@ function withoutControlCharacters(text: string): string {
   for (const c of text) out += c < ' ' && c !== '\t' && c !== '\n' && c !== '\r' ? ' ' : c;
   return out;
 }
+
+export { escapeXml };

@@ -1,7 +1,7 @@
 import { resolveCredential, resolveEndpoint } from './credential.ts';
 import type { Credential } from './credential.ts';
 import { DEFAULT_TIMEOUT_MS, excerpt, post, statusFailure } from './http.ts';
-import { hmacSha256Hex, safeEqual } from './signing.ts';
+import { hmacSha256Hex, safeEqual } from '../../signing.ts';
 
 /**
  * The generic outbound webhook: POST JSON `{type, incident, at}` to a

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { safeEqual } from '../../signing.ts';
 import type { FastifyReply } from 'fastify';
 import type { z } from 'zod';
 import type { Policy } from '../../domain/policy.ts';
@@ -40,13 +40,9 @@ export interface AppDeps {
   metrics?: ApiMetrics;
 }
 
-/** Constant-time comparison of two secrets. */
+/** Constant-time comparison of a presented secret with the expected one (never equal to an empty one). */
 function sameSecret(presented: string, expected: string): boolean {
-  const a = Buffer.from(presented);
-  const b = Buffer.from(expected);
-  // Compare equal-length buffers so the time does not depend on where they differ.
-  const sameLength = a.length === b.length;
-  return timingSafeEqual(sameLength ? a : b, b) && sameLength && expected !== '';
+  return expected !== '' && safeEqual(expected, presented);
 }
 
 /** Whether the Authorization header carries the expected bearer token. */

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { safeEqual } from '../../signing.ts';
 
 /**
  * The providers' request signatures, checked by the API before it believes a
@@ -10,12 +11,6 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * byte by byte from response times; lengths are not secret (every valid
  * signature of a scheme has the same).
  */
-function safeEqual(expected: string, actual: string): boolean {
-  const a = Buffer.from(expected, 'utf8');
-  const b = Buffer.from(actual, 'utf8');
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /** How far a signed request's timestamp may be from now: Slack's own five minutes, against replays. */
 export const SLACK_SIGNATURE_MAX_AGE_MS = 5 * 60 * 1000;
 

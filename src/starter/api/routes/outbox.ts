@@ -3,7 +3,7 @@ import { readOutbox } from '../../../outbox-file.ts';
 import { ApiError } from '../errors.ts';
 import { sendError, toApiError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
-import { escapeHtml } from '../markup.ts';
+import { escapeHtml } from '../../../markup.ts';
 
 /** What `/outbox` shows at most, newest first. */
 const OUTBOX_PAGE_MAX = 500;

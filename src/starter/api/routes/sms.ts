@@ -6,7 +6,7 @@ import type { ActOutcome } from '../acting.ts';
 import { ApiError } from '../errors.ts';
 import { sendError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
-import { escapeXml } from '../markup.ts';
+import { escapeXml } from '../../../markup.ts';
 import { verifyTwilioSignature } from '../verify.ts';
 
 /**

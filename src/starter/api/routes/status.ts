@@ -4,7 +4,7 @@ import type { Policy } from '../../../domain/policy.ts';
 import type { Severity } from '../../../domain/severity.ts';
 import { sendError, toApiError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
-import { escapeHtml, escapeXml } from '../markup.ts';
+import { escapeHtml, escapeXml } from '../../../markup.ts';
 
 /**
  * The public status page: `/status` (HTML), `/status.json`, `/status.atom`.

@@ -1,7 +1,7 @@
 /**
- * Escaping for what the API writes as markup (the status page, the outbox
- * page, the Atom feed, TwiML). Every text from outside (titles, updates,
- * message texts) goes through these.
+ * Escaping for what is written as markup (the status page, the outbox page,
+ * the Atom feed, TwiML, e-mail HTML). Every text from outside (titles,
+ * updates, message texts) goes through these.
  */
 export function escapeHtml(text: string): string {
   return text.replace(
