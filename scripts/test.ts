@@ -1,7 +1,8 @@
 /**
  * `npm test`: the project's one test command, also CI's (`npm ci && npm test` on a fresh machine).
- * Provisions the external tools first (Temporal CLI, Java test server, Prometheus), then runs type check,
- * lint, format check and vitest in that order, stopping at the first failure with its exit code.
+ * Provisions the external tools first (Temporal CLI, Java test server, Prometheus, the Kubernetes control
+ * plane of the cluster tests), then runs type check, lint, format check and vitest in that order, stopping
+ * at the first failure with its exit code.
  * Arguments after `npm test --` go to vitest (e.g. `npm test -- test/unit`).
  */
 import { readFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess } from './lib/process.ts';
 import { ensureAll } from './lib/tools/index.ts';
+import { ensureKubernetes } from './lib/tools/kubernetes.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const vitestArgs = process.argv.slice(2);
@@ -48,11 +50,14 @@ async function main(): Promise<number> {
   const started = performance.now();
   console.log(`pno-incident-response tests — node ${process.version}, ${new Date().toISOString()}`);
   console.log('\n── provisioning tools (cached after the first run) ─────────────────────');
-  const tools = await ensureAll();
+  // The control plane of the cluster tests is built here too, beside the other tools, so that on a fresh
+  // machine its long Go build never competes with timing-sensitive tests.
+  const [tools, kubernetes] = await Promise.all([ensureAll(), ensureKubernetes()]);
   console.log(`Temporal CLI:         ${tools.temporalCli}`);
   console.log(`Temporal test server: ${tools.testServer}`);
   console.log(`Prometheus:           ${tools.prometheus.prometheus}`);
   console.log(`Alertmanager:         ${tools.prometheus.alertmanager}`);
+  console.log(`Kubernetes:           ${kubernetes.kubeApiserver} (and its siblings)`);
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
