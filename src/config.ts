@@ -39,23 +39,31 @@ export function loadPolicyFile(path: string): Policy {
 
 /**
  * The environment's overrides of policy values (DESIGN: each variable overrides the file where both exist):
- * `TEMPORAL_UI_URL` → `links.webUi`, the Temporal web UI that incident links point at. Applied before the
+ * `TEMPORAL_UI_URL` → `links.webUi`, the Temporal web UI that incident links point at; `SERVICE_HEALTH_URL` →
+ * `service.healthUrl`, what the playbooks probe. Applied before the
  * policy becomes a workflow's snapshot, so an incident's links stay what they were when it started.
  */
 export function applyEnvironment(policy: Policy, env: Env = process.env): Policy {
-  const webUi = env['TEMPORAL_UI_URL'];
-  if (!webUi) return policy;
+  let result = policy;
+  const webUi = urlFrom(env, 'TEMPORAL_UI_URL', 'https://temporal.example.com');
+  if (webUi) result = { ...result, links: { ...result.links, webUi } };
+  const healthUrl = urlFrom(env, 'SERVICE_HEALTH_URL', 'https://api.example.com/health');
+  if (healthUrl) result = { ...result, service: { ...result.service, healthUrl } };
+  return result;
+}
+
+/** The variable's value when set, checked to be a URL (the error names the variable). */
+function urlFrom(env: Env, name: string, example: string): string | undefined {
+  const value = env[name];
+  if (!value) return undefined;
   try {
-    new URL(webUi);
+    new URL(value);
   } catch {
     throw new PolicyError('(environment)', [
-      {
-        path: 'TEMPORAL_UI_URL',
-        message: `expected a URL such as https://temporal.example.com, got "${webUi}"`,
-      },
+      { path: name, message: `expected a URL such as ${example}, got "${value}"` },
     ]);
   }
-  return { ...policy, links: { ...policy.links, webUi } };
+  return value;
 }
 
 export function temporalSettings(env: Env = process.env): Settings['temporal'] {

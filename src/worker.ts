@@ -31,9 +31,15 @@ import { SignedWebhook } from './activities/channels/webhook.ts';
 import type { DeliveryChannels } from './activities/deliver.ts';
 import { TemporalIncidentHistory } from './activities/incident-history.ts';
 import { createActivities } from './activities/index.ts';
+import { createPlaybookHttp } from './activities/playbooks/http.ts';
+import { playbookActivities } from './activities/playbooks/index.ts';
+import type { PlaybookActivities } from './activities/playbooks/index.ts';
+import { KubernetesCluster, loadKubeConfig } from './activities/playbooks/kubernetes.ts';
+import { Monitoring } from './activities/playbooks/monitoring.ts';
 import { loadSettingsOrExit } from './config.ts';
 import type { Settings } from './config.ts';
 import type { Policy } from './domain/policy.ts';
+import { playbookSettings } from './domain/policy.ts';
 import type { Channel, Role } from './domain/severity.ts';
 import { resolveReferences } from './secrets.ts';
 import { connectionOptions, lazyClient } from './starter/client/connection.ts';
@@ -233,13 +239,65 @@ export function buildChannels(policy: Policy, env: Env): { channels: DeliveryCha
  */
 export function buildActivities(settings: Settings, env: NodeJS.ProcessEnv = process.env) {
   const { channels, describe } = buildChannels(settings.policy, env);
+  const playbooks = buildPlaybooks(settings.policy, env);
   return {
     activities: createActivities({
       history: new TemporalIncidentHistory(lazyClient(settings.temporal)),
       channels,
+      playbooks: playbooks.activities,
     }),
-    channels: describe,
+    channels: [...describe, ...playbooks.describe],
   };
+}
+
+/**
+ * The playbooks' hands: the cluster from `KUBECONFIG` or the in-cluster account (none: every playbook
+ * runs dry and says so), Prometheus from `PROMETHEUS_URL`, and the one HTTP client for probes and
+ * Prometheus. `describe` says what each is, and whether playbooks act at all.
+ */
+export function buildPlaybooks(
+  policy: Policy,
+  env: Env,
+): { activities: PlaybookActivities; describe: string[] } {
+  const kube = loadKubeConfig(env);
+  const prometheusUrl = env['PROMETHEUS_URL']?.trim() || undefined;
+  const monitoring = new Monitoring({
+    ...(prometheusUrl ? { prometheusUrl } : {}),
+    http: createPlaybookHttp(),
+  });
+  const settings = playbookSettings(policy);
+  const where = [
+    kube ? `cluster ${kube.describe}` : 'cluster: NONE (no KUBECONFIG, not in a cluster): playbooks run dry',
+    prometheusUrl
+      ? `prometheus ${redactUrl(prometheusUrl)}`
+      : 'prometheus: NOT CONFIGURED (set PROMETHEUS_URL)',
+  ];
+  const mode = !settings.enabled
+    ? 'OFF (playbooks.enabled: false)'
+    : settings.dryRun || !kube
+      ? 'dry run (plans recorded, nothing touched)'
+      : 'live';
+  return {
+    activities: playbookActivities({
+      ...(kube ? { cluster: new KubernetesCluster(kube.config) } : {}),
+      monitoring,
+      prometheus: prometheusUrl !== undefined,
+      describe: where,
+    }),
+    describe: [`playbooks: ${mode}; ${where.join('; ')}`],
+  };
+}
+
+/** A URL without its credentials, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
 }
 
 export async function createWorker(
@@ -263,7 +321,7 @@ export async function createWorker(
 async function main(): Promise<void> {
   const settings = loadSettingsOrExit();
   const { worker, connection, channels } = await createWorker(settings);
-  for (const line of channels) console.log(`channel ${line}`);
+  for (const line of channels) console.log(line.startsWith('playbooks:') ? line : `channel ${line}`);
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -3,12 +3,16 @@ import type { Delivery, DeliveryResult } from '../domain/delivery.ts';
 import { Deliverer, RetryLater } from './deliver.ts';
 import type { DeliveryChannels, DeliveryProgress } from './deliver.ts';
 import type { IncidentHistory } from './incident-history.ts';
+import { playbookActivities } from './playbooks/index.ts';
+import type { PlaybookActivities } from './playbooks/index.ts';
 
 /** What the activities need from the outside world; the worker builds the real ones. */
 export interface ActivityDeps {
   /** Every channel's transport: the provider's, the laptop's outbox, or "not configured". */
   channels: DeliveryChannels;
   history: IncidentHistory;
+  /** The playbooks' Kubernetes, Prometheus and HTTP activities; default: no cluster, no Prometheus. */
+  playbooks?: PlaybookActivities;
 }
 
 export type { Delivery };
@@ -29,6 +33,7 @@ function resumeFrom(details: unknown): DeliveryProgress | undefined {
 
 export function createActivities(deps: ActivityDeps) {
   return {
+    ...(deps.playbooks ?? playbookActivities({ prometheus: false, describe: [] })),
     /**
      * Sends every message one step of an incident produced, in one activity
      * (one task and one completion instead of one per message). Progress is

@@ -28,6 +28,8 @@ export interface CliField {
   required?: boolean;
   /** The option may be given several times; the field is a list. */
   repeatable?: boolean;
+  /** A boolean flag that sets its field to false (`--reject` → `approve: false`). */
+  inverts?: boolean;
 }
 
 export interface OperationSpec<K extends OperationName> {
@@ -38,6 +40,10 @@ export interface OperationSpec<K extends OperationName> {
   /** Signals exist for what engineers send without our tools (web UI, `temporal workflow signal`). */
   signal: SignalDefinition<[OperationArgs<K>], K> | undefined;
   cli: readonly CliField[];
+  /** The CLI command's words (`['playbook', 'run']`); default `[verb]`. */
+  command: readonly string[];
+  /** The API route: method and path after `/api/incidents/:id/`; default `POST <verb>`. */
+  http: { method: 'POST' | 'DELETE'; path: string };
 }
 
 type SignalOf<K extends OperationName, S extends boolean> = S extends true
@@ -46,7 +52,14 @@ type SignalOf<K extends OperationName, S extends boolean> = S extends true
 
 function operation<K extends OperationName, S extends boolean = false>(
   name: K,
-  spec: { verb: string; summary: string; signal?: S; cli?: readonly CliField[] },
+  spec: {
+    verb: string;
+    summary: string;
+    signal?: S;
+    cli?: readonly CliField[];
+    command?: readonly string[];
+    http?: OperationSpec<K>['http'];
+  },
 ): Omit<OperationSpec<K>, 'signal'> & { signal: SignalOf<K, S> } {
   const signal = spec.signal ? defineSignal<[OperationArgs<K>], K>(name) : undefined;
   return {
@@ -56,6 +69,8 @@ function operation<K extends OperationName, S extends boolean = false>(
     update: defineUpdate<IncidentState, [OperationArgs<K>], K>(name),
     signal: signal as SignalOf<K, S>,
     cli: spec.cli ?? [],
+    command: spec.command ?? [spec.verb],
+    http: spec.http ?? { method: 'POST', path: spec.verb },
   };
 }
 
@@ -129,6 +144,35 @@ export const OPERATIONS = {
     cli: [
       { field: 'rootCause', option: '--root-cause <text>', description: 'the root cause', required: true },
       { field: 'prevention', option: '--prevention <text>', description: 'prevention measures' },
+    ],
+  }),
+  runPlaybook: operation('runPlaybook', {
+    verb: 'playbook',
+    summary: 'run a remediation playbook now',
+    command: ['playbook', 'run'],
+    http: { method: 'POST', path: 'playbook' },
+    cli: [
+      {
+        field: 'name',
+        argument: '<name>',
+        description: 'serviceOutage, highErrorRate or performanceDegradation',
+        required: true,
+      },
+    ],
+  }),
+  cancelPlaybook: operation('cancelPlaybook', {
+    verb: 'playbook-cancel',
+    summary: 'cancel the running playbook',
+    command: ['playbook', 'cancel'],
+    http: { method: 'DELETE', path: 'playbook' },
+    cli: [{ field: 'reason', option: '--reason <text>', description: 'why' }],
+  }),
+  approveAction: operation('approveAction', {
+    verb: 'approve',
+    summary: "approve (or --reject) the playbook step that waits for an engineer's approval",
+    cli: [
+      { field: 'stepId', argument: '<step>', description: 'the step id the playbook names', required: true },
+      { field: 'approve', option: '--reject', description: 'refuse the step instead', inverts: true },
     ],
   }),
 } as const satisfies { [K in OperationName]: OperationSpec<K> };

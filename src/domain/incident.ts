@@ -1,4 +1,5 @@
-import type { AlertRecord, PlaybookName } from './alert-mapping.ts';
+import type { AlertRecord } from './alert-mapping.ts';
+import type { PlaybookRecord, PlaybookStep } from './playbook.ts';
 import type { Channel, Impact, Role, Severity } from './severity.ts';
 
 /**
@@ -79,8 +80,13 @@ export interface IncidentState {
   escalationLevel: number;
   /** The alert-mapping rule that shaped this incident (`default` when none matched; `declared` for declared ones). */
   mappingRule: string;
-  /** The remediation playbook the mapping selected; it runs once playbooks exist (`selected` until then). */
-  playbook?: { name: PlaybookName; status: 'selected'; steps: string[] };
+  /**
+   * The remediation playbook: the mapping's choice or an engineer's, its run (a child workflow), its steps
+   * and outcome. `selected` when it was not started (incidents from before playbooks ran, the kill switch).
+   */
+  playbook?: PlaybookRecord;
+  /** The initial investigation of an incident with no playbook (recent rollouts, related alerts, pods). */
+  investigation?: { runId: string; status: 'running' | 'completed'; summary?: string; steps: PlaybookStep[] };
   notified: NotifiedEntry[];
   alerts: AlertRecord[];
   truncatedAlerts: number;

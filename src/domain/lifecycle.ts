@@ -5,8 +5,11 @@ import { dueEscalations, escalateNow, openEscalation } from './escalation.ts';
 import type { EscalationState, IncidentFacts, Notification } from './escalation.ts';
 import type { IncidentState, TimelineKind } from './incident.ts';
 import {
+  approvalNeededNotice,
   incidentLink,
   initialReport,
+  investigationNotice,
+  playbookOutcomeNotice,
   mitigatedNotice,
   notificationText,
   resolutionNotice,
@@ -20,6 +23,9 @@ import type { Delivery, DeliveryResult, IncidentEventType, Outgoing } from './de
 import { parseOperationInput, refusal } from './operations.ts';
 import type {
   AcknowledgeInput,
+  ApproveActionInput,
+  CancelPlaybookInput,
+  RunPlaybookInput,
   AssignCommanderInput,
   ChangeSeverityInput,
   EscalateInput,
@@ -32,6 +38,15 @@ import type {
   SecurityEvaluationInput,
 } from './operations.ts';
 import type { Policy } from './policy.ts';
+import { playbookSettings } from './policy.ts';
+import { PLAYBOOK_ESCALATION, investigationRunId, playbookRunId, playbookTarget } from './playbook.ts';
+import type {
+  InvestigationResult,
+  PendingApproval,
+  PlaybookCommand,
+  PlaybookResult,
+  PlaybookStep,
+} from './playbook.ts';
 import type { Channel, Impact, Role, Severity } from './severity.ts';
 import { moreSevere } from './severity.ts';
 import { resolutionChannels, severityRules } from './severity-rules.ts';
@@ -111,13 +126,23 @@ export interface LifecycleBehaviour {
    * events, the incident's own Slack channel in `channel` mode (an acknowledgment used to send nothing).
    */
   channelEvents: boolean;
+  /**
+   * Playbooks run: the mapping's playbook starts as a child workflow when the incident opens (else the
+   * initial investigation does), engineers run, cancel and approve, and outcomes act on the incident.
+   * Before: the playbook was only `selected`.
+   */
+  playbooks: boolean;
 }
 
 export const CURRENT_BEHAVIOUR: Readonly<LifecycleBehaviour> = {
   quietAfterMitigation: true,
   postsOnSeverityRaise: true,
   channelEvents: true,
+  playbooks: true,
 };
+
+/** The playbook operations, refused on incidents whose run began before playbooks could run. */
+const PLAYBOOK_OPERATIONS: readonly OperationName[] = ['runPlaybook', 'cancelPlaybook', 'approveAction'];
 
 /** Where the incident runs: its workflow, and the behaviour switches the workflow decided. */
 export interface LifecycleContext {
@@ -140,6 +165,8 @@ export class IncidentLifecycle {
   state: IncidentState | undefined;
   runtime: RunRuntime | undefined;
   readonly outbox: Outgoing[] = [];
+  /** Child workflows to start, cancel or signal: the workflow drains this after every change. */
+  readonly playbookCommands: PlaybookCommand[] = [];
   /** Firing alert batches received after resolution; the workflow opens the next incident with them. */
   readonly afterResolution: AlertBatch[] = [];
   /** Set whenever something happened that the main loop must look at. */
@@ -231,6 +258,7 @@ export class IncidentLifecycle {
     }
     if (playbook) state.playbook = { name: playbook, status: 'selected', steps: [] };
     this.state = state;
+    const pbs = this.behaviour.playbooks ? playbookSettings(this.policy) : undefined;
     this.record(
       now,
       'opened',
@@ -265,6 +293,241 @@ export class IncidentLifecycle {
       'initial report',
     );
     this.announce('incident.opened');
+    if (pbs && playbook && !pbs.enabled) {
+      state.playbook = {
+        name: playbook,
+        status: 'selected',
+        notStarted: 'playbooks.enabled is false',
+        steps: [],
+      };
+      this.record(
+        now,
+        'playbook_step',
+        'system',
+        `playbook ${playbook} not started: playbooks are disabled by the policy (playbooks.enabled: false)`,
+      );
+    } else if (pbs && playbook) {
+      this.startPlaybook(playbook, 'automatic', 'system', now);
+    } else if (pbs?.enabled) {
+      this.startInvestigation(now);
+    }
+    this.dirty = true;
+  }
+
+  // ---- playbooks ---------------------------------------------------------
+
+  private startPlaybook(
+    name: PlaybookResult['name'],
+    trigger: 'automatic' | 'manual',
+    by: string,
+    now: number,
+  ): void {
+    const state = this.mustState();
+    const runs = (state.playbook?.runs ?? 0) + 1;
+    const runId = playbookRunId(state.id, runs);
+    state.playbook = {
+      name,
+      status: 'running',
+      runId,
+      trigger,
+      requestedBy: by,
+      startedAt: iso(now),
+      runs,
+      steps: [],
+    };
+    this.record(now, 'playbook_step', by, `playbook ${name} started (${trigger}, run ${runId})`);
+    this.playbookCommands.push({
+      kind: 'start',
+      runId,
+      input: {
+        incidentId: state.id,
+        incidentWorkflowId: this.workflowId,
+        name,
+        trigger,
+        requestedBy: by,
+        target: playbookTarget(this.policy),
+        settings: playbookSettings(this.policy),
+      },
+    });
+  }
+
+  private startInvestigation(now: number): void {
+    const state = this.mustState();
+    const runId = investigationRunId(state.id);
+    state.investigation = { runId, status: 'running', steps: [] };
+    this.record(
+      now,
+      'playbook_step',
+      'system',
+      `no playbook for this incident: initial investigation started (${runId})`,
+    );
+    this.playbookCommands.push({
+      kind: 'investigate',
+      runId,
+      input: {
+        incidentId: state.id,
+        incidentWorkflowId: this.workflowId,
+        target: playbookTarget(this.policy),
+        settings: playbookSettings(this.policy),
+      },
+    });
+  }
+
+  runPlaybook(input: RunPlaybookInput, now: number): void {
+    this.startPlaybook(input.name, 'manual', input.by, now);
+    this.dirty = true;
+  }
+
+  cancelPlaybook(input: CancelPlaybookInput, now: number): void {
+    const playbook = this.mustState().playbook;
+    if (!playbook?.runId) return;
+    this.record(
+      now,
+      'playbook_step',
+      input.by,
+      `cancel requested for playbook ${playbook.name}${input.reason ? `: ${input.reason}` : ''}`,
+    );
+    this.playbookCommands.push({ kind: 'cancel', runId: playbook.runId });
+    this.dirty = true;
+  }
+
+  approveAction(input: ApproveActionInput, now: number): void {
+    const playbook = this.mustState().playbook;
+    const pending = playbook?.pendingApproval;
+    if (!playbook?.runId || !pending) return;
+    delete playbook.pendingApproval;
+    this.record(
+      now,
+      'playbook_step',
+      input.by,
+      `${input.approve ? 'approved' : 'rejected'} step ${pending.stepId}: ${pending.summary}`,
+    );
+    this.playbookCommands.push({
+      kind: 'approve',
+      runId: playbook.runId,
+      decision: { stepId: input.stepId, approve: input.approve, by: input.by },
+    });
+    this.dirty = true;
+  }
+
+  /** A step reported by a playbook run or the investigation: recorded, and an approval it waits for announced. */
+  playbookStep(
+    report: { runId: string; step: PlaybookStep; pendingApproval?: PendingApproval | null },
+    now: number,
+  ): void {
+    const state = this.mustState();
+    const { step } = report;
+    const line = `${step.id} [${step.status}] ${step.summary}${step.changed ? ` (${step.changed.object}: ${step.changed.before} → ${step.changed.after})` : ''}`;
+    if (state.investigation?.runId === report.runId) {
+      state.investigation.steps.push(step);
+      this.record(now, 'playbook_step', 'investigation', line);
+      return;
+    }
+    const playbook = state.playbook;
+    if (!playbook || playbook.runId !== report.runId) {
+      this.record(
+        now,
+        'playbook_step',
+        report.runId,
+        `(from a run that is not the incident's current one) ${line}`,
+      );
+      return;
+    }
+    playbook.steps.push(step);
+    this.record(now, 'playbook_step', `playbook:${playbook.name}`, line);
+    if (report.pendingApproval === null) delete playbook.pendingApproval;
+    else if (report.pendingApproval) {
+      playbook.pendingApproval = report.pendingApproval;
+      if (state.status !== 'resolved') {
+        this.post(
+          this.policy.severities[state.severity].posts.slice(0, 1),
+          approvalNeededNotice(this.notices, state, report.pendingApproval),
+          'approval needed',
+        );
+      }
+    }
+    this.dirty = true;
+  }
+
+  /**
+   * A playbook's outcome: `recovered` mitigates the incident; `escalated` and `failed` raise the severity
+   * to the procedures' (never lower) and escalate with `playbook_failed`; a `false_alarm` is said in the
+   * thread and the incident stays open for a person to close; `monitoring` is said and the run goes on.
+   */
+  playbookFinished(result: PlaybookResult, now: number): void {
+    const state = this.mustState();
+    const playbook = state.playbook;
+    if (!playbook || playbook.runId !== result.runId) {
+      this.record(
+        now,
+        'playbook_step',
+        result.runId,
+        `a run that is not the incident's current one ended ${result.outcome}: ${result.reason}`,
+      );
+      return;
+    }
+    playbook.outcome = result.outcome;
+    playbook.reason = result.reason;
+    playbook.dryRun = result.dryRun;
+    if (!result.interim) {
+      playbook.status = result.outcome === 'cancelled' ? 'cancelled' : 'completed';
+      playbook.finishedAt = iso(now);
+      delete playbook.pendingApproval;
+    }
+    this.record(
+      now,
+      'playbook_step',
+      `playbook:${playbook.name}`,
+      `playbook ${playbook.name}${result.dryRun ? ' (dry run)' : ''} ${result.interim ? 'is' : 'ended'} ${result.outcome}: ${result.reason}`,
+    );
+    this.dirty = true;
+    if (state.status === 'resolved' || result.outcome === 'cancelled') return;
+    const posts = this.policy.severities[state.severity].posts;
+    if (result.outcome === 'recovered') {
+      this.post(posts, playbookOutcomeNotice(this.notices, state, result), 'playbook outcome');
+      if (state.status !== 'mitigated')
+        this.markMitigated(
+          now,
+          `playbook:${playbook.name}`,
+          `playbook ${playbook.name} recovered the service: ${result.reason}`,
+        );
+      return;
+    }
+    if (result.outcome === 'escalated' || result.outcome === 'failed') {
+      const to = result.escalateTo ?? PLAYBOOK_ESCALATION[playbook.name].severity;
+      this.record(now, 'escalated', `playbook:${playbook.name}`, `playbook_failed: ${result.reason}`);
+      this.post(posts, playbookOutcomeNotice(this.notices, state, result), 'playbook outcome');
+      if (moreSevere(to, state.severity)) {
+        this.raiseSeverity(
+          to,
+          `playbook:${playbook.name}`,
+          `playbook ${playbook.name}: ${result.reason}`,
+          now,
+          'playbook_failed',
+        );
+      } else {
+        this.levelUp('playbook_failed', now);
+      }
+      return;
+    }
+    this.post(posts, playbookOutcomeNotice(this.notices, state, result), 'playbook outcome');
+  }
+
+  /** The initial investigation's findings, posted in the incident's thread. */
+  investigationFinished(result: InvestigationResult, now: number): void {
+    const state = this.mustState();
+    const investigation = state.investigation;
+    if (!investigation || investigation.runId !== result.runId) return;
+    investigation.status = 'completed';
+    investigation.summary = result.summary;
+    this.record(now, 'playbook_step', 'investigation', `initial investigation done (${result.steps} steps)`);
+    if (state.status !== 'resolved') {
+      this.post(
+        this.policy.severities[state.severity].posts.slice(0, 1),
+        investigationNotice(this.notices, state, result.summary),
+        'initial investigation',
+      );
+    }
     this.dirty = true;
   }
 
@@ -497,13 +760,19 @@ export class IncidentLifecycle {
     this.dirty = true;
   }
 
-  private raiseSeverity(to: IncidentState['severity'], actor: string, why: string, now: number): void {
+  private raiseSeverity(
+    to: IncidentState['severity'],
+    actor: string,
+    why: string,
+    now: number,
+    reason: 'severity_increase' | 'playbook_failed' = 'severity_increase',
+  ): void {
     const state = this.mustState();
     const from = state.severity;
     state.severity = to;
     if (severityRules(this.policy, to).postmortemRequired) state.postmortemRequired = true;
     this.record(now, 'severity_changed', actor, `severity raised ${from} → ${to}: ${why}`);
-    this.levelUp('severity_increase', now);
+    this.levelUp(reason, now);
     if (this.behaviour.postsOnSeverityRaise) {
       const following = new Set(this.policy.severities[from].posts);
       const posts = this.policy.severities[to].posts;
@@ -557,6 +826,11 @@ export class IncidentLifecycle {
     this.post(resolutionChannels(this.policy, state.severity), text, 'resolution notice');
     this.pagerFollowUp('resolve');
     this.announce('incident.resolved');
+    // A playbook or investigation still running has nothing left to fix: it is cancelled.
+    if (state.playbook?.status === 'running' && state.playbook.runId)
+      this.playbookCommands.push({ kind: 'cancel', runId: state.playbook.runId });
+    if (state.investigation?.status === 'running')
+      this.playbookCommands.push({ kind: 'cancel', runId: state.investigation.runId });
     // The room stays open for the post-mortem when one is required; otherwise its work is done.
     if (state.slack?.room && !state.postmortemRequired) this.outbox.push({ kind: 'room', action: 'archive' });
     this.dirty = true;
@@ -564,6 +838,8 @@ export class IncidentLifecycle {
 
   /** Why an engineer's request is refused (undefined when allowed): update validators and signal handlers alike. */
   refusal(op: OperationName, input: unknown): Refusal {
+    if (!this.behaviour.playbooks && PLAYBOOK_OPERATIONS.includes(op))
+      return 'this incident began before playbooks could run: run the playbook by hand';
     return this.state ? refusal(this.policy, this.state, op, input) : 'the incident has not opened yet';
   }
 
@@ -578,6 +854,9 @@ export class IncidentLifecycle {
       recordSecurityEvaluation: (i, t) => this.recordSecurityEvaluation(i, t),
       mitigate: (i, t) => this.mitigate(i, t),
       resolve: (i, t) => this.resolve(i, t),
+      runPlaybook: (i, t) => this.runPlaybook(i, t),
+      cancelPlaybook: (i, t) => this.cancelPlaybook(i, t),
+      approveAction: (i, t) => this.approveAction(i, t),
     };
     (operations[op] as (i: unknown, t: number) => void)(parseOperationInput(op, input), now);
   }

@@ -191,3 +191,44 @@ export function notificationText(ctx: NoticeContext, state: IncidentState, n: No
   const why = n.reason === 'initial' ? 'new incident' : `escalation level ${n.level} (${n.reason})`;
   return `${state.severity} ${state.id} ${state.title} — ${why}. Acknowledge: incident ack ${state.id} --by ${n.person ?? '<you>'} · ${incidentLink(ctx, state)}`;
 }
+
+const OUTCOME_ICONS: Record<string, string> = {
+  false_alarm: '❔',
+  recovered: '✅',
+  monitoring: '🔄',
+  escalated: '❌',
+  failed: '⚠️',
+  cancelled: '⏹️',
+};
+
+/** Posted in the incident's thread when its playbook ends (or starts monitoring). */
+export function playbookOutcomeNotice(
+  ctx: NoticeContext,
+  state: IncidentState,
+  result: { name: string; outcome: string; reason: string; dryRun: boolean },
+): string {
+  const next =
+    result.outcome === 'false_alarm'
+      ? ' The incident stays open for a person to close (incident resolve).'
+      : result.outcome === 'escalated' || result.outcome === 'failed'
+        ? ' Escalating (playbook_failed).'
+        : '';
+  return `${OUTCOME_ICONS[result.outcome] ?? ''} ${state.id} ${state.title}: playbook ${result.name}${result.dryRun ? ' (dry run)' : ''} ${result.outcome.replace('_', ' ')}: ${result.reason}.${next} Steps: incident show ${state.id}. Act: ${templateValuesOf(ctx, state).how_to_act}`;
+}
+
+/** Posted when a playbook step waits for an engineer's approval. */
+export function approvalNeededNotice(
+  ctx: NoticeContext,
+  state: IncidentState,
+  pending: { stepId: string; summary: string; until: string },
+): string {
+  return `✋ ${state.id} ${state.title}: playbook ${state.playbook?.name ?? ''} waits for approval to ${pending.summary}. Approve: incident approve ${state.id} ${pending.stepId} · reject: incident approve ${state.id} ${pending.stepId} --reject · escalates if nobody answers by ${pending.until} · ${incidentLink(ctx, state)}`;
+}
+
+/** The procedures' initial investigation, gathered automatically, posted in the incident's thread. */
+export function investigationNotice(ctx: NoticeContext, state: IncidentState, summary: string): string {
+  return `🔎 ${state.id} ${state.title}: initial investigation\n${summary
+    .split('\n')
+    .map((line) => `• ${line}`)
+    .join('\n')}\nAct: ${templateValuesOf(ctx, state).how_to_act}`;
+}

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { IncidentState } from './incident.ts';
 import type { Policy } from './policy.ts';
+import { PLAYBOOK_NAMES } from './playbook.ts';
 import { SEVERITIES } from './severity.ts';
 import { severityRules } from './severity-rules.ts';
 
@@ -43,6 +44,13 @@ export const OPERATION_INPUTS = {
   recordSecurityEvaluation: z.object({ by: handle, finding: text, related: z.boolean().default(false) }),
   mitigate: z.object({ by: handle, note: text.optional() }),
   resolve: z.object({ by: handle, rootCause: text, prevention: text.optional() }),
+  runPlaybook: z.object({ by: handle, name: z.enum(PLAYBOOK_NAMES) }),
+  cancelPlaybook: z.object({ by: handle, reason: text.optional() }),
+  approveAction: z.object({
+    by: handle,
+    stepId: z.string().min(1, 'is required'),
+    approve: z.boolean().default(true),
+  }),
 } as const;
 
 export type OperationName = keyof typeof OPERATION_INPUTS;
@@ -57,6 +65,9 @@ export type AssignCommanderInput = OperationInput<'assignCommander'>;
 export type SecurityEvaluationInput = OperationInput<'recordSecurityEvaluation'>;
 export type MitigateInput = OperationInput<'mitigate'>;
 export type ResolveInput = OperationInput<'resolve'>;
+export type RunPlaybookInput = OperationInput<'runPlaybook'>;
+export type CancelPlaybookInput = OperationInput<'cancelPlaybook'>;
+export type ApproveActionInput = OperationInput<'approveAction'>;
 
 /** Why an engineer's request is refused, or undefined when it is allowed. */
 export type Refusal = string | undefined;
@@ -109,6 +120,22 @@ const STATE_RULES: {
       return `a ${state.severity} incident needs a security evaluation before it is resolved (incident security <id> --finding <text>)`;
     }
     return undefined;
+  },
+  runPlaybook: (policy, state) => {
+    if (policy.playbooks?.enabled === false)
+      return 'playbooks are disabled by the policy (playbooks.enabled: false): every automatic action is off';
+    return state.playbook?.status === 'running'
+      ? `playbook ${state.playbook.name} is already running (${state.playbook.runId ?? ''}): cancel it first (incident playbook cancel ${state.id})`
+      : undefined;
+  },
+  cancelPlaybook: (_policy, state) =>
+    state.playbook?.status === 'running' ? undefined : `incident ${state.id} has no running playbook`,
+  approveAction: (_policy, state, input) => {
+    const pending = state.playbook?.status === 'running' ? state.playbook.pendingApproval : undefined;
+    if (!pending) return `no playbook step of incident ${state.id} waits for approval`;
+    return pending.stepId === input.stepId
+      ? undefined
+      : `step "${input.stepId}" does not wait for approval; "${pending.stepId}" does (${pending.summary})`;
   },
 };
 

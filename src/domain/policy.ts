@@ -32,6 +32,100 @@ const deadline = z.union([
 ]);
 export type Deadline = z.output<typeof deadline>;
 
+const ms = (text: string) => parseDuration(text) as number;
+
+/** A playbook step kind that waits for an engineer's approval when listed in `requireApproval`. */
+export const APPROVABLE_STEPS = ['delete', 'rollback', 'scale_down'] as const;
+
+/**
+ * The remediation playbooks' parameters and safety limits: every threshold and wait of the procedures'
+ * "Resolution Playbooks", with their values as defaults. Queries are PromQL as the procedures write them.
+ */
+const playbooksPolicy = z
+  .strictObject({
+    /** The kill switch: false stops every automatic action (no playbook starts; engineers cannot run one). */
+    enabled: z.boolean().default(true),
+    /** Record the plan and touch nothing. Also what happens when the worker has no cluster to talk to. */
+    dryRun: z.boolean().default(false),
+    /** No playbook scales the Deployment above this. */
+    maxReplicas: z.number().int().positive().default(20),
+    /** Between two runs of one playbook that act on one Deployment (recorded on the Deployment). */
+    cooldown: duration.default(ms('15m')),
+    /** How long a step waits for `incident approve`; nobody answering escalates. */
+    approvalTimeout: duration.default(ms('10m')),
+    requireApproval: z.array(z.enum(APPROVABLE_STEPS)).default([]),
+    /** What "enable the circuit breaker" patches: a ConfigMap key, or an annotation on the Deployment. */
+    circuitBreaker: z
+      .union([
+        z.strictObject({ configMap: z.string().min(1), key: z.string().min(1), value: z.string() }),
+        z.strictObject({ annotation: z.string().min(1), value: z.string() }),
+      ])
+      .default({ configMap: 'pno-flags', key: 'circuit-breaker', value: 'open' }),
+    /** Attempts of a step that fails with a 5xx or a timeout before the playbook gives up (`failed`). */
+    attempts: z.number().int().min(1).max(20).default(5),
+    /** How often a bounded wait (pods Ready, rollout complete) looks again. */
+    pollEvery: duration.default(ms('5s')),
+    serviceOutage: z
+      .strictObject({ readyTimeout: duration.default(ms('300s')), settle: duration.default(ms('30s')) })
+      .prefault({}),
+    highErrorRate: z
+      .strictObject({
+        errorRateQuery: z
+          .string()
+          .default(
+            'sum(rate(http_requests_total{job="pno-physics-bench",status=~"5.."}[5m])) / sum(rate(http_requests_total{job="pno-physics-bench"}[5m]))',
+          ),
+        errorPatternsQuery: z
+          .string()
+          .default('sum by (status) (rate(http_requests_total{job="pno-physics-bench",status=~"5.."}[5m]))'),
+        falseAlarmBelow: z.number().min(0).max(1).default(0.01),
+        emergencyAbove: z.number().min(0).max(1).default(0.05),
+        stillHighAbove: z.number().min(0).max(1).default(0.02),
+        recoveredBelow: z.number().min(0).max(1).default(0.001),
+        /** CPU or memory above this share of the pods' requests is pressure: scale up by `scaleStep`. */
+        pressureAbove: z.number().min(0).default(0.9),
+        usageWindow: z.string().default('5m'),
+        scaleStep: z.number().int().positive().default(2),
+        /** The standard mitigation's gradual scale-up. */
+        gradualStep: z.number().int().positive().default(1),
+        standardWait: duration.default(ms('5m')),
+        rollbackIfYoungerThan: duration.default(ms('2h')),
+        monitorEvery: duration.default(ms('1m')),
+        monitorFor: duration.default(ms('30m')),
+      })
+      .prefault({}),
+    performanceDegradation: z
+      .strictObject({
+        /** p95 in milliseconds; with no data, a probe of the health URL measures instead. */
+        latencyQuery: z
+          .string()
+          .default(
+            'histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket{job="pno-physics-bench"}[5m])) by (le)) * 1000',
+          ),
+        slaMs: z.number().positive().default(500),
+        cpuMillicores: z.number().positive().default(1500),
+        memoryMi: z.number().positive().default(3200),
+        usageWindow: z.string().default('5m'),
+        minReplicas: z.number().int().positive().default(5),
+        rolloutTimeout: duration.default(ms('300s')),
+        remeasureAfter: duration.default(ms('2m')),
+        improvedBy: z.number().min(0).max(1).default(0.2),
+        monitorEvery: duration.default(ms('5m')),
+        monitorFor: duration.default(ms('30m')),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+export type PlaybooksPolicy = z.output<typeof playbooksPolicy>;
+
+/**
+ * The policy's playbook parameters; the procedures' values for a snapshot taken before playbooks ran (an
+ * incident that continued as new keeps the policy it started with).
+ */
+export function playbookSettings(policy: Policy): PlaybooksPolicy {
+  return (policy as Partial<Policy>).playbooks ?? playbooksPolicy.parse(undefined);
+}
+
 const severity = z.enum(SEVERITIES);
 const role = z.enum(ROLES);
 const channel = z.enum(CHANNELS);
@@ -124,6 +218,15 @@ export const policySchema = z
       namespace: z.string().default('production'),
       selector: z.string().default(''),
       prometheusJob: z.string().default(''),
+      /** The objects the playbooks act on, in `namespace` (the procedures' kubectl lines). */
+      deployment: z.string().default('pno-physics-bench'),
+      serviceName: z.string().default('pno-service'),
+      ingress: z.string().default('pno-ingress'),
+      hpa: z.string().default('pno-hpa'),
+      /** The service's health URL (`curl -f`); `SERVICE_HEALTH_URL` overrides it. */
+      healthUrl: z.string().default(''),
+      /** Health URLs of external dependencies, probed by the high-error-rate playbook. */
+      dependencies: z.array(z.url()).default([]),
     }),
     links: z
       .strictObject({
@@ -331,6 +434,7 @@ export const policySchema = z
           .default([]),
       })
       .prefault({}),
+    playbooks: playbooksPolicy,
     resolution: z
       .strictObject({
         /** P2/P3 resolve themselves after their alerts stay clear this long. */

@@ -1,13 +1,16 @@
 import {
   ApplicationFailure,
+  ParentClosePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   log,
   patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  startChild,
   upsertMemo,
   upsertSearchAttributes,
   uuid4,
@@ -29,6 +32,15 @@ import {
   stateQuery,
 } from '../contract/messages.ts';
 import type { IncidentInput } from '../contract/messages.ts';
+import {
+  INVESTIGATION_WORKFLOW_TYPE,
+  PLAYBOOK_WORKFLOW_TYPES,
+  approvalSignal,
+  investigationFinishedSignal,
+  playbookFinishedSignal,
+  playbookStepSignal,
+} from '../contract/playbooks.ts';
+import type { PlaybookCommand } from '../domain/playbook.ts';
 
 /**
  * Messages go out in one `deliver` activity per step of the incident, beside
@@ -69,6 +81,8 @@ const PATCHES = {
   tickWhileDraining: 'tick-while-draining-before-continue-as-new',
   /** PagerDuty acknowledge/resolve, generic webhook events, the incident's own Slack channel. */
   channelEvents: 'channel-events',
+  /** The mapping's playbook (else the initial investigation) runs as a child workflow; engineers run, cancel, approve. */
+  playbooks: 'playbooks-run-as-children',
 } as const;
 
 /**
@@ -80,6 +94,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     quietAfterMitigation: patched(PATCHES.quietAfterMitigation),
     postsOnSeverityRaise: patched(PATCHES.postsOnSeverityRaise),
     channelEvents: patched(PATCHES.channelEvents),
+    playbooks: patched(PATCHES.playbooks),
   };
   const tickWhileDraining = patched(PATCHES.tickWhileDraining);
   const { workflowId, namespace } = workflowInfo();
@@ -89,6 +104,10 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   const drained = () => inFlight.size === 0 && allHandlersFinished();
 
   const dispatch = () => {
+    for (const command of run.playbookCommands.splice(0)) {
+      const p = execute(command).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
     const outgoing = run.outbox.splice(0);
     const state = run.state;
     if (outgoing.length === 0 || !state) return;
@@ -142,6 +161,79 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
         .join('\n'),
     );
   };
+  /**
+   * A playbook command: start a run as a child workflow (abandoned when this run continues as new or
+   * closes: it reports to the workflow id, so whichever run is current hears it), cancel it, or forward
+   * an engineer's approval. A run that ends without reporting (terminated by an operator) is `failed`.
+   */
+  const execute = async (command: PlaybookCommand): Promise<void> => {
+    const now = () => Date.now();
+    try {
+      if (command.kind === 'start' || command.kind === 'investigate') {
+        const type =
+          command.kind === 'start'
+            ? PLAYBOOK_WORKFLOW_TYPES[command.input.name]
+            : INVESTIGATION_WORKFLOW_TYPE;
+        const state = run.state as IncidentState;
+        const child = await startChild(type, {
+          workflowId: command.runId,
+          args: [command.input],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          staticSummary: `${command.kind === 'start' ? `playbook ${command.input.name}` : 'initial investigation'} for ${state.id} ${state.title}`,
+        });
+        if (command.kind === 'start') {
+          child.result().catch((err: unknown) => {
+            const current = run.state?.playbook;
+            if (current?.runId !== command.runId || current.status !== 'running') return;
+            run.playbookFinished(
+              {
+                runId: command.runId,
+                name: command.input.name,
+                outcome: 'failed',
+                reason: `the run ended without an outcome: ${causeOf(err)}`,
+                dryRun: false,
+              },
+              now(),
+            );
+            dispatch();
+            publish();
+          });
+        }
+      } else if (command.kind === 'cancel') {
+        await getExternalWorkflowHandle(command.runId).cancel();
+      } else {
+        await getExternalWorkflowHandle(command.runId).signal(approvalSignal, command.decision);
+      }
+    } catch (err) {
+      log.warn('playbook command failed', {
+        command: command.kind,
+        runId: command.runId,
+        error: causeOf(err),
+      });
+      if (!run.state) return;
+      if (command.kind === 'start') {
+        run.playbookFinished(
+          {
+            runId: command.runId,
+            name: command.input.name,
+            outcome: 'failed',
+            reason: `could not start: ${causeOf(err)}`,
+            dryRun: false,
+          },
+          now(),
+        );
+      } else {
+        run.record(
+          now(),
+          'playbook_step',
+          'system',
+          `${command.kind} of ${command.runId} failed: ${causeOf(err)}`,
+        );
+      }
+      dispatch();
+      publish();
+    }
+  };
   /** Every engineer operation: validated, applied, side effects dispatched, state returned. */
   const apply = (op: OperationName, arg: unknown, now: number) => {
     run.apply(op, arg, now);
@@ -176,6 +268,22 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   setHandler(stateQuery, () => {
     if (!run.state) throw new Error('the incident has not opened yet');
     return run.state;
+  });
+  setHandler(playbookStepSignal, (report) => {
+    if (!run.state) return;
+    run.playbookStep(report, Date.now());
+    dispatch();
+  });
+  setHandler(playbookFinishedSignal, (result) => {
+    if (!run.state) return;
+    run.playbookFinished(result, Date.now());
+    dispatch();
+    publish();
+  });
+  setHandler(investigationFinishedSignal, (result) => {
+    if (!run.state) return;
+    run.investigationFinished(result, Date.now());
+    dispatch();
   });
   setHandler(alertsReceivedSignal, (batch) => {
     run.receiveAlerts(batch, Date.now());
@@ -245,6 +353,12 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     });
   }
   return resolved;
+}
+
+function causeOf(err: unknown): string {
+  if (err instanceof Error)
+    return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+  return String(err);
 }
 
 function actorOf(arg: unknown): string {

@@ -1,3 +1,4 @@
 // The worker's workflow bundle entry: every workflow type the task queue runs.
 export { incidentWorkflow } from './incident.ts';
 export { maintenanceWindowsWorkflow } from './maintenance.ts';
+export * from './playbooks/index.ts';

@@ -40,7 +40,8 @@ async function cliOnFake(args: string[], env: NodeJS.ProcessEnv = {}, gateway = 
 }
 
 const ID = 'INC-0000abcd';
-const COMMANDS = ['list', 'show', 'declare', 'simulate', ...OPERATION_LIST.map((op) => op.verb)];
+/** Each command as typed: `ack`, `playbook run`. */
+const COMMANDS = ['list', 'show', 'declare', 'simulate', ...OPERATION_LIST.map((op) => op.command.join(' '))];
 
 /** The flag of an option (`--message`) or the name of an argument (`person`), as help prints them. */
 function cliName(field: { option?: string; argument?: string }): string {
@@ -66,7 +67,7 @@ function fullInvocation(op: OperationSpec<OperationName>): {
   args: string[];
   argument: Record<string, unknown>;
 } {
-  const args = [op.verb, ID];
+  const args = [...op.command, ID];
   const argument: Record<string, unknown> = { by: 'alice' };
   for (const field of op.cli) {
     const { typed, sent } = sampleValue(op, field.field);
@@ -75,7 +76,7 @@ function fullInvocation(op: OperationSpec<OperationName>): {
       argument[field.field] = sent;
     } else if (field.option && !field.option.includes('<')) {
       args.push(cliName(field));
-      argument[field.field] = true;
+      argument[field.field] = !field.inverts;
     } else if (field.option && field.repeatable) {
       args.push(cliName(field), `${typed} 1`, cliName(field), `${typed} 2`);
       argument[field.field] = [`${sent} 1`, `${sent} 2`];
@@ -166,24 +167,25 @@ describe('incident CLI', () => {
 
 describe('incident CLI: commands and help', () => {
   it.each(COMMANDS)('%s --help exits 0 and names its options', async (command) => {
-    const { code, out, err } = await cli([command, '--help']);
+    const { code, out, err } = await cli([...command.split(' '), '--help']);
     expect(code).toBe(EXIT.ok);
     expect(err).toBe('');
     expect(out).toContain(`Usage: incident ${command}`);
     expect(out).toContain('--json');
-    const op = OPERATION_LIST.find((o) => o.verb === command);
+    const op = OPERATION_LIST.find((o) => o.command.join(' ') === command);
     if (op) {
       expect(out).toContain(op.summary);
       for (const field of op.cli) expect(out).toContain(cliName(field));
       expect(out).toContain('--by');
     }
-    expect((await cli(['help', command])).out).toBe(out);
+    if (!command.includes(' ')) expect((await cli(['help', command])).out).toBe(out);
   });
 
   it('the top-level help lists every command; no command is a usage error', async () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(EXIT.ok);
-    for (const command of COMMANDS) expect(help.out).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of COMMANDS)
+      expect(help.out).toMatch(new RegExp(`^  ${command.split(' ')[0] ?? ''}\\b`, 'm'));
     const none = await cli([]);
     expect(none.code).toBe(EXIT.usage);
     expect(none.err).toContain('Usage: incident');

@@ -12,6 +12,26 @@ const state = {
   securityRelated: false,
 } as IncidentState;
 
+/** For the playbook operations that need one: a running playbook waiting for approval of `rollback`. */
+const withPlaybook = {
+  ...state,
+  playbook: {
+    name: 'highErrorRate',
+    status: 'running',
+    runId: 'INC-1a2b3c4d-playbook-1',
+    pendingApproval: {
+      stepId: 'rollback',
+      kind: 'rollback',
+      summary: 'roll back',
+      requestedAt: '2025-03-06T10:00:00.000Z',
+      until: '2025-03-06T10:10:00.000Z',
+    },
+    steps: [],
+  },
+} as IncidentState;
+const stateFor = (op: OperationName) =>
+  op === 'cancelPlaybook' || op === 'approveAction' ? withPlaybook : state;
+
 /** A well-formed input of each operation, so only the actor can be the reason for a refusal. */
 const INPUTS: Record<OperationName, object> = {
   acknowledge: {},
@@ -22,6 +42,9 @@ const INPUTS: Record<OperationName, object> = {
   recordSecurityEvaluation: { finding: 'nothing' },
   mitigate: {},
   resolve: { rootCause: 'cause' },
+  runPlaybook: { name: 'serviceOutage' },
+  cancelPlaybook: {},
+  approveAction: { stepId: 'rollback' },
 };
 
 describe('integration actors', () => {
@@ -34,8 +57,8 @@ describe('integration actors', () => {
   });
 
   it.each(OPERATION_NAMES.filter((op) => op !== 'acknowledge'))('pagerduty may not %s', (op) => {
-    expect(refusal(policy, state, op, { by: 'alice', ...INPUTS[op] })).toBeUndefined();
-    expect(refusal(policy, state, op, { by: 'pagerduty', ...INPUTS[op] })).toMatch(
+    expect(refusal(policy, stateFor(op), op, { by: 'alice', ...INPUTS[op] })).toBeUndefined();
+    expect(refusal(policy, stateFor(op), op, { by: 'pagerduty', ...INPUTS[op] })).toMatch(
       /unknown engineer "pagerduty"/,
     );
   });

@@ -23,7 +23,8 @@ const M = 60 * S;
 const H = 60 * M;
 const T0 = Date.parse('2025-03-03T10:00:00Z'); // a Monday, in business hours
 
-const policy = policyWith({ links: { webUi: 'https://temporal.example.com/' } });
+/** The lifecycle's rules alone: playbooks are tested in playbook-lifecycle.test.ts. */
+const policy = policyWith({ links: { webUi: 'https://temporal.example.com/' }, playbooks: { enabled: false } });
 const WORKFLOW_ID = 'alertgroup-1234';
 const NAMESPACE = 'incidents-prod';
 const LINK = `https://temporal.example.com/namespaces/${NAMESPACE}/workflows/${WORKFLOW_ID}`;
@@ -140,7 +141,9 @@ describe('opening', () => {
     expect(report).toContain('**Incident**: INC-0000beef HighErrorRate on pno-physics-bench');
     expect(report).toContain('**Assigned**: Alice Oncall');
     expect(report).toContain(`Act: incident ack INC-0000beef · incident show INC-0000beef · ${LINK}`);
-    expect(kinds(state)).toEqual(['opened', 'alert']);
+    // The mapping chose highErrorRate; with the kill switch on, the timeline says it did not start.
+    expect(kinds(state)).toEqual(['opened', 'playbook_step', 'alert']);
+    expect(state.playbook).toMatchObject({ name: 'highErrorRate', status: 'selected' });
   });
 
   it.each([

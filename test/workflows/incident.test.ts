@@ -17,7 +17,8 @@ import {
 } from '../support/workflow-env.ts';
 import { slackDegradedAtContinueAsNew } from './scenarios.ts';
 
-const policy = loadDefaultPolicy();
+/** The lifecycle's rules alone: playbooks (and their escalations) are test/workflows/playbooks.test.ts's. */
+const policy = policyWith({ playbooks: { enabled: false } });
 let env: TestWorkflowEnvironment;
 
 // One test server per test: time skipping is global to a server, so a test's leftovers must not hold it.
@@ -463,7 +464,10 @@ describe('incident workflow: engineers', () => {
 
   it('uses the policy snapshot it started with', async () => {
     const h = await createHarness(env);
-    const custom = policyWith({ escalation: { acknowledgeWithin: { P1: '10m' } } });
+    const custom = policyWith({
+      escalation: { acknowledgeWithin: { P1: '10m' } },
+      playbooks: { enabled: false },
+    });
     await h.run(async () => {
       const { handle } = await startAlertIncident(env, h, custom, [P1_ALERT]);
       await env.sleep('6 minutes');

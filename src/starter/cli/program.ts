@@ -368,7 +368,16 @@ function addOperation(
   submit: (request: CliRequest) => void,
 ): void {
   const schema: z.ZodObject = OPERATION_INPUTS[op.name];
-  const command = program.command(op.verb).description(op.summary).addArgument(incidentIdArgument());
+  // `playbook run` and `playbook cancel` share their parent command.
+  let parent = program;
+  for (const word of op.command.slice(0, -1)) {
+    parent =
+      parent.commands.find((c) => c.name() === word) ?? parent.command(word).description(`${word} commands`);
+  }
+  const command = parent
+    .command(op.command.at(-1) ?? op.verb)
+    .description(op.summary)
+    .addArgument(incidentIdArgument());
   const positional = op.cli.filter((f): f is CliField & { argument: string } => f.argument !== undefined);
   const options = op.cli.filter((f): f is CliField & { option: string } => f.option !== undefined);
   for (const field of positional) command.addArgument(fieldArgument(field, schema));
@@ -384,7 +393,7 @@ function addOperation(
     });
     for (const [field, option] of optionOf) {
       const value = given[option.attributeName()];
-      if (value !== undefined) argument[field.field] = value;
+      if (value !== undefined) argument[field.field] = field.inverts ? !value : value;
     }
     const parsed = schema.safeParse(argument);
     if (!parsed.success) {

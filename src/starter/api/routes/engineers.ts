@@ -72,12 +72,13 @@ export function registerEngineerRoutes(app: FastifyInstance, deps: AppDeps): voi
   );
   for (const operation of OPERATION_LIST) {
     const body = operationBody(OPERATION_INPUTS[operation.name]);
-    app.post(
-      `/api/incidents/:id/${operation.verb}`,
-      guarded(async (request, _reply, actor) => {
-        const argument = { ...parse(body, request.body), by: actor };
+    app.route({
+      method: operation.http.method,
+      url: `/api/incidents/:id/${operation.http.path}`,
+      handler: guarded(async (request, _reply, actor) => {
+        const argument = { ...parse(body, request.body ?? {}), by: actor };
         return deps.incidents.operate((request.params as { id: string }).id, operation.name, argument);
       }),
-    );
+    });
   }
 }
