@@ -5,6 +5,8 @@ import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities/index.ts';
 import type { Activities } from '../../src/activities/index.ts';
+import { playbookActivities } from '../../src/activities/playbooks/index.ts';
+import type { PlaybookActivities } from '../../src/activities/playbooks/index.ts';
 import {
   emailNotifier,
   notConfiguredSink,
@@ -65,6 +67,8 @@ export class RecordingActivities {
   /** When set, every Slack call fails with this (a retryable SlackError unless made otherwise). */
   failPosts: Error | undefined;
   previousIncident: string | null = null;
+  /** The playbooks' cluster and monitoring (a FakeCluster's); unset: no cluster and no Prometheus. */
+  playbooks: PlaybookActivities | undefined;
   private readonly env: TestWorkflowEnvironment;
   constructor(env: TestWorkflowEnvironment) {
     this.env = env;
@@ -117,7 +121,17 @@ export class RecordingActivities {
         return { sid: `CA${this.messages.length}`, status: 'queued' };
       },
     };
+    const none = playbookActivities({ prometheus: false, describe: [] });
+    // Looked up at each call, so a test sets `playbooks` after the worker was created.
+    const playbooks = Object.fromEntries(
+      Object.keys(none).map((name) => [
+        name,
+        (arg: never) =>
+          ((this.playbooks ?? none)[name as keyof PlaybookActivities] as (a: never) => Promise<unknown>)(arg),
+      ]),
+    ) as unknown as PlaybookActivities;
     return createActivities({
+      playbooks,
       channels: {
         notifiers: {
           pager: pagerNotifier(() => pager),

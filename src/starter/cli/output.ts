@@ -1,4 +1,5 @@
 import type { IncidentState } from '../../domain/incident.ts';
+import type { PlaybookStep } from '../../domain/playbook.ts';
 import type { SimulationStep } from '../../domain/simulation.ts';
 import type { IncidentSummary } from '../client/incidents.ts';
 import type { MaintenanceWindow } from '../../domain/maintenance.ts';
@@ -19,10 +20,40 @@ export function describeIncident(s: IncidentState): string {
   ];
   if (s.resolvedAt) lines.push(`resolved ${s.resolvedAt} by ${s.resolvedBy}: ${s.rootCause}`);
   if (s.nextUpdateDue && !s.resolvedAt) lines.push(`next update due ${s.nextUpdateDue}`);
+  const p = s.playbook;
+  if (p) {
+    const outcome = p.outcome ? ` · outcome ${p.outcome}${p.reason ? `: ${p.reason}` : ''}` : '';
+    lines.push(
+      '',
+      `playbook ${p.name}: ${p.status}${p.dryRun ? ' (dry run)' : ''}${outcome}${p.notStarted ? ` (not started: ${p.notStarted})` : ''}`,
+    );
+    if (p.pendingApproval) {
+      lines.push(
+        `  WAITING FOR APPROVAL until ${p.pendingApproval.until}: ${p.pendingApproval.summary}`,
+        `  incident approve ${s.id} ${p.pendingApproval.stepId} [--reject]`,
+      );
+    }
+    for (const step of p.steps) lines.push(`  ${stepLine(step)}`);
+  }
+  if (s.investigation) {
+    lines.push('', `initial investigation: ${s.investigation.status}`);
+    for (const step of s.investigation.steps) lines.push(`  ${stepLine(step)}`);
+  }
   lines.push('', 'timeline:');
   for (const t of s.timeline)
     lines.push(`  ${t.at}  ${t.kind.padEnd(20)} ${t.actor.padEnd(12)} ${t.message}`);
   return lines.join('\n');
+}
+
+/** One playbook step: when, which, how it went, what it read and changed. */
+function stepLine(step: PlaybookStep): string {
+  const read = step.read
+    ? ` [read ${step.read.query ?? step.read.source} = ${String(step.read.value)}${step.read.threshold ? `; threshold ${step.read.threshold}` : ''}]`
+    : '';
+  const changed = step.changed
+    ? ` [${step.changed.object}: ${step.changed.before} → ${step.changed.after}]`
+    : '';
+  return `${step.at}  ${step.id.padEnd(24)} ${step.status.padEnd(17)} ${step.summary}${read}${changed}`;
 }
 
 /** `list`: one line per incident, newest first (the gateway's order). */
