@@ -167,7 +167,7 @@ describe('service outage playbook', () => {
       const state = await until(handle, finished, '30 seconds');
       const wait = state.playbook?.steps.find((s) => s.id === 'wait_for_ready');
       expect(wait?.status).toBe('failed');
-      expect(wait?.summary).toContain('within 300 s');
+      expect(wait?.summary).toContain('within 5 min: 0/1');
       expect(state.playbook?.outcome).toBe('escalated');
     });
   });
