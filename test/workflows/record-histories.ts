@@ -35,9 +35,9 @@ for (const scenario of toRecord) {
     await harness.run(async () => {
       const handle = await scenario.run(env, harness, policy);
       // The first run's history: it holds the most varied events.
-      const history = await env.client.workflow
-        .getHandle(handle.workflowId, harness.firstRunIds[0])
-        .fetchHistory();
+      // A child workflow (a playbook run) has one run: its own.
+      const runId = handle.workflowId === harness.started[0] ? harness.firstRunIds[0] : undefined;
+      const history = await env.client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
       const path = fixture(scenario.name);
       const { History, EventType } = {
         History: proto.temporal.api.history.v1.History,

@@ -5,6 +5,10 @@ import { OPERATIONS, alertsReceivedSignal } from '../../src/contract/messages.ts
 import type { Policy } from '../../src/domain/policy.ts';
 import type { Harness } from '../support/workflow-env.ts';
 import { alertBatch, startAlertIncident } from '../support/workflow-env.ts';
+import { playbookRunId } from '../../src/contract/playbooks.ts';
+import { stateQuery } from '../../src/contract/messages.ts';
+import { FakeCluster } from '../support/fake-cluster.ts';
+import { eventually } from '../support/eventually.ts';
 
 /**
  * Representative incidents, run on the time-skipping server. Their histories
@@ -199,4 +203,57 @@ export const SCENARIOS: Scenario[] = [
       return handle;
     },
   },
+  {
+    // The playbook's run as its incident sees it: child started, step and outcome signals, mitigated.
+    name: 'p2-high-error-rate-playbook-recovered',
+    async run(env, h, policy) {
+      return (await highErrorRateEmergency(env, h, policy)).incident;
+    },
+  },
+  {
+    // The playbook run itself: reads, approval, scale, rollback, circuit breaker, monitoring timers.
+    name: 'playbook-high-error-rate-emergency-approved',
+    async run(env, h, policy) {
+      return (await highErrorRateEmergency(env, h, policy)).playbook;
+    },
+  },
 ];
+
+/**
+ * A P2 HighErrorRate whose highErrorRate playbook finds 8 % with a rollout 30 min old: emergency scale,
+ * a rollback that waits for (and gets) an engineer's approval, the circuit breaker, then recovery on
+ * the first check, which mitigates the incident; an engineer resolves it.
+ */
+async function highErrorRateEmergency(env: TestWorkflowEnvironment, h: Harness, base: Policy) {
+  const cluster = new FakeCluster({ replicas: 3, revisionAgesMinutes: [3 * 24 * 60, 30] });
+  cluster.errorRates = [0.08, 0.0005];
+  h.recorder.playbooks = cluster.activities();
+  const policy: Policy = {
+    ...base,
+    service: { ...base.service, healthUrl: 'http://127.0.0.1:9/health' },
+    playbooks: { ...base.playbooks, requireApproval: ['rollback'] },
+  };
+  const { handle, incidentId } = await startAlertIncident(env, h, policy, [
+    { labels: { alertname: 'HighErrorRate', severity: 'warning' } },
+  ]);
+  const runId = playbookRunId(incidentId, 1);
+  h.started.push(runId);
+  await eventually(
+    'the rollback to wait for approval',
+    async () => ((await handle.query(stateQuery)).playbook?.pendingApproval ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
+  await handle.executeUpdate(OPERATIONS.approveAction.update, {
+    args: [{ by: 'alice', stepId: 'rollback' }],
+  });
+  const playbook = env.client.workflow.getHandle(runId);
+  await playbook.result();
+  await eventually(
+    'the incident to be mitigated',
+    async () => ((await handle.query(stateQuery)).status === 'mitigated' ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
+  await handle.executeUpdate(OPERATIONS.resolve.update, { args: [{ by: 'alice', rootCause: 'bad deploy' }] });
+  await handle.result();
+  return { incident: handle, playbook };
+}
