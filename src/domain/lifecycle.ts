@@ -493,6 +493,12 @@ export class IncidentLifecycle {
         );
       return;
     }
+    if ((result.outcome === 'escalated' || result.outcome === 'failed') && result.dryRun) {
+      // Nothing was applied, so nothing failed: the plan is for the people already engaged, whose
+      // deadlines run on unchanged. (A laptop without a cluster would otherwise page its lead at once.)
+      this.post(posts, playbookOutcomeNotice(this.notices, state, result), 'playbook outcome');
+      return;
+    }
     if (result.outcome === 'escalated' || result.outcome === 'failed') {
       const to = result.escalateTo ?? PLAYBOOK_ESCALATION[playbook.name].severity;
       this.record(now, 'escalated', `playbook:${playbook.name}`, `playbook_failed: ${result.reason}`);

@@ -208,11 +208,13 @@ export function playbookOutcomeNotice(
   result: { name: string; outcome: string; reason: string; dryRun: boolean },
 ): string {
   const next =
-    result.outcome === 'false_alarm'
-      ? ' The incident stays open for a person to close (incident resolve).'
-      : result.outcome === 'escalated' || result.outcome === 'failed'
-        ? ' Escalating (playbook_failed).'
-        : '';
+    result.dryRun && (result.outcome === 'escalated' || result.outcome === 'failed')
+      ? ' Dry run: nothing was applied; apply the plan by hand (incident show) or run the playbook live.'
+      : result.outcome === 'false_alarm'
+        ? ' The incident stays open for a person to close (incident resolve).'
+        : result.outcome === 'escalated' || result.outcome === 'failed'
+          ? ' Escalating (playbook_failed).'
+          : '';
   return `${OUTCOME_ICONS[result.outcome] ?? ''} ${state.id} ${state.title}: playbook ${result.name}${result.dryRun ? ' (dry run)' : ''} ${result.outcome.replace('_', ' ')}: ${result.reason}.${next} Steps: incident show ${state.id}. Act: ${templateValuesOf(ctx, state).how_to_act}`;
 }
 

@@ -48,22 +48,29 @@ describe('the laptop outbox', () => {
   it('takes every channel of a P1, and /outbox and `incident outbox` show who would have been paged, and how', async () => {
     const res = await stack.postAlerts(alertmanagerPayload({ groupKey: `{}:{run="${randomUUID()}"}` }));
     const id = ((await res.json()) as { incidents: { id: string }[] }).incidents[0]?.id ?? '';
+    // A laptop has no cluster: the HighErrorRate playbook runs dry and posts its plan to the thread.
+    await eventually('the playbook’s dry run to finish', async () =>
+      (await stack.incidents.getIncident(id)).playbook?.status === 'completed' ? true : undefined,
+    );
     const entries = await eventually('the outbox to fill', async () => {
       const page = await fetch(`${stack.api.address}/outbox?format=json`);
       const all = (await page.json()) as { messages?: OutboxEntry[] } | OutboxEntry[];
       const list = Array.isArray(all) ? all : (all.messages ?? []);
       const mine = list.filter((m) => m.incidentId === id);
-      return mine.length >= 5 ? mine : undefined;
+      return mine.length >= 7 ? mine : undefined;
     });
     expect(entries.map((e) => `${e.channel} ${e.target}`).sort()).toEqual(
       [
         `pager ${id}:on-call-engineer`,
         'phone +15550100001',
         'slack #pno-incidents',
+        'slack #pno-incidents (thread)',
         'slack #pno-leadership',
+        'slack #pno-leadership (thread)',
         'sms +15550100001',
       ].sort(),
     );
+    expect(entries.filter((e) => e.text.includes('playbook highErrorRate (dry run)'))).toHaveLength(2);
     const state = await stack.incidents.getIncident(id);
     const delivered = state.timeline.filter((t) => t.kind === 'notified').map((t) => t.message);
     expect(delivered.every((m) => m.includes('(outbox)'))).toBe(true);
@@ -75,6 +82,8 @@ describe('the laptop outbox', () => {
     expect((JSON.parse(cli.stdout) as OutboxEntry[]).map((e) => e.channel).sort()).toEqual([
       'pager',
       'phone',
+      'slack',
+      'slack',
       'slack',
       'slack',
       'sms',

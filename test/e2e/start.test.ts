@@ -96,6 +96,8 @@ async function startSupervisor(temporalCli: string): Promise<Supervisor> {
       HOST: '127.0.0.1',
       PORT: String(ports.api),
       INCIDENT_DATA_DIR: dataDir,
+      // Test traffic stays on loopback: the policy's health URL (the real service's) is never probed.
+      SERVICE_HEALTH_URL: 'http://127.0.0.1:9/health',
       // A laptop: no provider configured, whatever the machine running the test has set.
       SLACK_BOT_TOKEN: '',
       SLACK_WEBHOOK_URL: '',

@@ -62,6 +62,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'warn',
+    // Test traffic stays on loopback: the policy's health URL (the real service's) is never probed.
+    SERVICE_HEALTH_URL: 'http://127.0.0.1:9/health',
     ...options.env,
   };
   const settings = loadSettings(env);

@@ -258,10 +258,10 @@ describe('high error rate playbook', () => {
     });
   });
 
-  it('dry run: records the plan, touches nothing, escalates so a person applies it', async () => {
+  it('dry run: records the plan, touches nothing, posts it for a person; the incident does not escalate', async () => {
     const c = cluster({ replicas: 3, revisionAgesMinutes: [3 * 24 * 60, 30] });
     c.errorRates = [0.08];
-    await withIncident(HIGH_ERROR_RATE, c, { dryRun: true }, async ({ handle }) => {
+    await withIncident(HIGH_ERROR_RATE, c, { dryRun: true }, async ({ handle, h }) => {
       const state = await until(handle, finished);
       expect(state.playbook).toMatchObject({ outcome: 'escalated', dryRun: true });
       expect(state.playbook?.reason).toContain('dry run: 3 change(s) planned');
@@ -274,6 +274,9 @@ describe('high error rate playbook', () => {
           c.count('claimPlaybookRun'),
       ).toBe(0);
       expect(c.replicas).toBe(3);
+      expect(state.severity).toBe('P2');
+      expect(state.notified.some((n) => n.reason === 'playbook_failed')).toBe(false);
+      expect(h.recorder.posts.some((p) => p.text.includes('Dry run: nothing was applied'))).toBe(true);
     });
   });
 
