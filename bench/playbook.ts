@@ -34,7 +34,7 @@ import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time.js';
-import type { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { stringify } from 'yaml';
 import { startDevServer } from '../scripts/lib/dev-server.ts';
 import { freePort } from '../scripts/lib/ports.ts';
@@ -44,6 +44,7 @@ import { LAST_RUN_ANNOTATION_PREFIX } from '../src/activities/playbooks/kubernet
 import { OPERATIONS } from '../src/contract/operations.ts';
 import { stateQuery } from '../src/contract/messages.ts';
 import { declaredWorkflowId } from '../src/contract/workflow-ids.ts';
+import { loadSettings } from '../src/config.ts';
 import { parsePolicy } from '../src/domain/policy.ts';
 import type { PlaybookResult } from '../src/domain/playbook.ts';
 import { TemporalIncidents } from '../src/starter/client/incidents.ts';
@@ -76,6 +77,8 @@ const { values } = parseArgs({
     cooldown: { type: 'string', default: '0s' },
     'run-timeout-seconds': { type: 'string', default: '60' },
     'timeout-seconds': { type: 'string', default: '1200' },
+    /** Also print the last measured (a) run's history, event by event. */
+    timeline: { type: 'boolean', default: false },
   },
 });
 const ITERATIONS = Number(values.iterations);
@@ -167,7 +170,7 @@ function isReady(pod: k8s.V1Pod): boolean {
 // ---------------------------------------------------------------------------------------------------------
 // Where (a)'s time goes: the child workflow's history.
 
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 
 interface Breakdown {
   /** Child WorkflowExecutionStarted → WorkflowExecutionCompleted (server clock). */
@@ -179,6 +182,7 @@ interface Breakdown {
   workflowTasks: { queueMs: number; execMs: number }[];
   /** Part of the span covered by no activity and no workflow task (timers, signals, transfer gaps). */
   uncoveredMs: number;
+  events: HistoryEvent[];
 }
 
 const num = (v: unknown) => Number(String(v));
@@ -233,6 +237,7 @@ function breakdownOf(events: HistoryEvent[], sentAt: number, receivedAt: number)
     activities,
     workflowTasks,
     uncoveredMs: spanEnd - spanStart - covered,
+    events,
   };
 }
 
@@ -296,7 +301,9 @@ try {
   cleanups.push(() => stopChild(worker));
   const client = new Client({ connection: await Connection.connect({ address: server.address }) });
   cleanups.push(() => client.connection.close());
-  const incidents = new TemporalIncidents(client, env['TEMPORAL_TASK_QUEUE'] ?? '', policy);
+  // The policy as the API would hand it to an incident: the file, with SERVICE_HEALTH_URL applied.
+  const settings = loadSettings(env);
+  const incidents = new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy);
   await waitUntil(async () => (await incidents.readiness()).workerPolling, 60_000);
   const mode = worker.tail().find((line) => line.startsWith('playbooks:'));
   if (!mode?.startsWith('playbooks: live'))
@@ -592,6 +599,20 @@ try {
       console.log(
         `  ${`${name} (×${count.toFixed(1)})`.padEnd(30)} ${(name === 'playbookEnvironment' ? '—' : fmt(plain)).padStart(16)} ` +
           `${fmt(exec).padStart(32)} ${fmt(queue).padStart(23)}`,
+      );
+    }
+  }
+
+  const last = breakdowns.at(-1);
+  if (values.timeline && last) {
+    const zero = tsToMs(last.events[0]?.eventTime);
+    console.log('');
+    console.log("the last (a) run's child workflow history (ms since it started):");
+    for (const e of last.events) {
+      const type = proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
+      const activity = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      console.log(
+        `  ${String(tsToMs(e.eventTime) - zero).padStart(6)}  #${num(e.eventId)} ${type.replace('EVENT_TYPE_', '')}${activity ? ` ${activity}` : ''}`,
       );
     }
   }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentState } from '../../src/domain/incident.ts';
+import { eventually } from '../support/eventually.ts';
 import { startStack } from '../support/stack.ts';
 import type { Stack } from '../support/stack.ts';
 import { startTestDevServer } from '../support/temporal.ts';
@@ -168,5 +169,50 @@ describe('engineers run a whole incident', () => {
       (await run('bin/incident', ['list', '--status', 'resolved', '--json'], { env: stack.env })).stdout,
     ) as { id: string }[];
     expect(listed.map((i) => i.id)).toContain(id);
+  });
+
+  it('playbooks on a laptop (no cluster): investigation, a dry run through the API and the CLI, refusals', async () => {
+    const declared = await call('POST', '/api/incidents', TOKENS.alice, {
+      title: 'API errors',
+      severity: 'P2',
+    });
+    const id = declared.body.id;
+    // No playbook for a declared incident: the initial investigation runs (and says what it could not read).
+    const investigated = await eventually('the investigation', async () => {
+      const state = (await call('GET', `/api/incidents/${id}`, TOKENS.alice)).body;
+      return state.investigation?.status === 'completed' ? state : undefined;
+    });
+    expect(investigated.investigation?.summary).toContain('not read');
+
+    expect((await call('DELETE', `/api/incidents/${id}/playbook`, TOKENS.alice)).status).toBe(409);
+    const approve = await call('POST', `/api/incidents/${id}/approve`, TOKENS.alice, { stepId: 'rollback' });
+    expect(approve.status).toBe(409);
+    expect(approve.body.error?.message).toContain('waits for approval');
+    expect((await call('POST', `/api/incidents/${id}/playbook`, TOKENS.alice, { name: 'nope' })).status).toBe(
+      400,
+    );
+
+    const started = await call('POST', `/api/incidents/${id}/playbook`, TOKENS.alice, {
+      name: 'serviceOutage',
+    });
+    expect(started.status).toBe(200);
+    expect(started.body.playbook).toMatchObject({
+      name: 'serviceOutage',
+      status: 'running',
+      trigger: 'manual',
+    });
+    const done = await eventually('the dry run', async () => {
+      const state = (await call('GET', `/api/incidents/${id}`, TOKENS.alice)).body;
+      return state.playbook?.status === 'completed' ? state : undefined;
+    });
+    // The stack's health URL refuses connections: the outage is "confirmed", the restart only planned.
+    expect(done.playbook).toMatchObject({ outcome: 'escalated', dryRun: true });
+    expect(done.playbook?.steps.find((s) => s.id === 'restart_unhealthy_pods')?.status).toBe('planned');
+    expect(done.severity).toBe('P2');
+
+    const again = await cli('playbook', 'run', id, 'highErrorRate', '--by', 'alice');
+    expect(again.playbook).toMatchObject({ name: 'highErrorRate', status: 'running', runs: 2 });
+    const shown = await run('bin/incident', ['show', id], { env: stack.env, encoding: 'utf8' });
+    expect(shown.stdout).toContain('playbook highErrorRate');
   });
 });

@@ -150,10 +150,13 @@ export class ScrapeTarget {
       Promise.resolve()
         .then(() => this.up())
         .catch(() => false)
-        .then((up) => {
-          if (up) res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end('');
-          else res.writeHead(503, { 'content-type': 'text/plain' }).end('service unavailable\n');
-        }, () => res.destroy());
+        .then(
+          (up) => {
+            if (up) res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end('');
+            else res.writeHead(503, { 'content-type': 'text/plain' }).end('service unavailable\n');
+          },
+          () => res.destroy(),
+        );
     });
   }
 
@@ -226,7 +229,10 @@ export async function startWorld(): Promise<World> {
       ensureKubernetes().then((tools) => startKubeCluster({ tools })),
       startTestDevServer(),
     ]);
-    stops.push(() => cluster.stop(), () => temporal.stop());
+    stops.push(
+      () => cluster.stop(),
+      () => temporal.stop(),
+    );
     const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
     stops.push(() => client.connection.close());
 
@@ -473,7 +479,13 @@ export async function allPodsReady(world: World, namespace: string): Promise<boo
 export async function deploymentFacts(
   world: World,
   namespace: string,
-): Promise<{ replicas: number; revision: number; images: string[]; ready: number; annotations: Record<string, string> }> {
+): Promise<{
+  replicas: number;
+  revision: number;
+  images: string[];
+  ready: number;
+  annotations: Record<string, string>;
+}> {
   const d = await admin(world.cluster).apps.readNamespacedDeployment({ namespace, name: APP });
   return {
     replicas: d.spec?.replicas ?? 0,
@@ -495,7 +507,11 @@ export function adminKubeConfig(world: World): k8s.KubeConfig {
 // Incidents
 
 /** The incident of `workflowId`, once it has opened. */
-export async function incidentOf(world: World, workflowId: string, timeoutMs = 60_000): Promise<IncidentState> {
+export async function incidentOf(
+  world: World,
+  workflowId: string,
+  timeoutMs = 60_000,
+): Promise<IncidentState> {
   return await eventually(
     `the incident of ${workflowId}`,
     async () => await world.client.workflow.getHandle(workflowId).query(stateQuery),

@@ -24,7 +24,10 @@ const H = 60 * M;
 const T0 = Date.parse('2025-03-03T10:00:00Z'); // a Monday, in business hours
 
 /** The lifecycle's rules alone: playbooks are tested in playbook-lifecycle.test.ts. */
-const policy = policyWith({ links: { webUi: 'https://temporal.example.com/' }, playbooks: { enabled: false } });
+const policy = policyWith({
+  links: { webUi: 'https://temporal.example.com/' },
+  playbooks: { enabled: false },
+});
 const WORKFLOW_ID = 'alertgroup-1234';
 const NAMESPACE = 'incidents-prod';
 const LINK = `https://temporal.example.com/namespaces/${NAMESPACE}/workflows/${WORKFLOW_ID}`;

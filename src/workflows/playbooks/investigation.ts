@@ -65,13 +65,15 @@ export async function initialInvestigation(input: InvestigationInput): Promise<I
     summary: lines.join('\n'),
     steps: run.steps.length,
   };
-  await CancellationScope.nonCancellable(() =>
-    getExternalWorkflowHandle(input.incidentWorkflowId)
+  await CancellationScope.nonCancellable(async () => {
+    // Ordered step reports are sent one by one: the last ones must go out before the run ends.
+    await run.reported();
+    await getExternalWorkflowHandle(input.incidentWorkflowId)
       .signal(investigationFinishedSignal, result)
       .catch((err: unknown) =>
         log.warn('the incident did not take the investigation', { error: String(err) }),
-      ),
-  );
+      );
+  });
   return result;
 }
 

@@ -6,6 +6,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -35,6 +36,14 @@ import {
 } from '../../contract/playbooks.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Step reports reach the incident in the order the steps were recorded: each signal is sent once the one
+ * before was delivered. Signals sent in one workflow task are separate commands that the server may
+ * deliver in any order (seen on a dev server: `settle` before `wait_for_ready`), and the incident lists
+ * steps as they arrive. Runs begun before this fix replay (and go on) without it.
+ */
+const ORDERED_REPORTS_PATCH = 'playbook-step-reports-in-order';
 
 /** Ends a run early with an outcome: a false alarm found, an escalation, a step that could not run. */
 export class PlaybookStop extends Error {
@@ -87,6 +96,10 @@ export class PlaybookRun {
   private readonly decisions = new Map<string, ApprovalDecision>();
   private claimed = false;
   private readonly reports: Promise<void>[] = [];
+  /** Whether reports are sent one after the other ({@link ORDERED_REPORTS_PATCH}). */
+  private readonly ordered: boolean;
+  /** The last report sent or queued (ordered reports). */
+  private sent: Promise<void> = Promise.resolve();
 
   readonly input: RunInput;
 
@@ -96,6 +109,7 @@ export class PlaybookRun {
     this.settings = input.settings;
     this.target = input.target;
     this.dryRun = input.settings.dryRun;
+    this.ordered = patched(ORDERED_REPORTS_PATCH);
     this.activities = proxyActivities<PlaybookActivities>({
       startToCloseTimeout: '1 minute',
       retry: {
@@ -146,11 +160,23 @@ export class PlaybookRun {
   private report(step: PlaybookStep, pendingApproval?: PendingApproval | null): void {
     const incident = getExternalWorkflowHandle(this.input.incidentWorkflowId);
     const report = { runId: this.runId, step, ...(pendingApproval !== undefined ? { pendingApproval } : {}) };
-    this.reports.push(
+    const send = () =>
       incident.signal(playbookStepSignal, report).catch((err: unknown) => {
         log.warn('the incident did not take a step report', { error: String(err) });
-      }),
-    );
+      });
+    if (!this.ordered) {
+      this.reports.push(send());
+      return;
+    }
+    // Never cancelled with the run: a cancelled run's steps (and its `cancelled` step) are still reported.
+    this.sent = this.sent.then(() => CancellationScope.nonCancellable(send));
+    this.reports.push(this.sent);
+  }
+
+  /** Resolves once every step recorded so far has been delivered to the incident (ordered reports). */
+  async reported(): Promise<void> {
+    if (!this.ordered) return;
+    await this.sent;
   }
 
   /**
@@ -375,11 +401,20 @@ export class PlaybookRun {
       dryRun: this.dryRun,
       interim: true,
     };
-    await getExternalWorkflowHandle(this.input.incidentWorkflowId)
-      .signal(playbookFinishedSignal, result)
-      .catch((err: unknown) =>
-        log.warn('the incident did not take the interim outcome', { error: String(err) }),
-      );
+    const send = () =>
+      getExternalWorkflowHandle(this.input.incidentWorkflowId)
+        .signal(playbookFinishedSignal, result)
+        .catch((err: unknown) =>
+          log.warn('the incident did not take the interim outcome', { error: String(err) }),
+        );
+    if (!this.ordered) {
+      await send();
+      return;
+    }
+    // After the steps that led to it.
+    this.sent = this.sent.then(() => CancellationScope.nonCancellable(send));
+    this.reports.push(this.sent);
+    await this.sent;
   }
 
   /** The result of a finished run, reported to the incident. */
