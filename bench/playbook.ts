@@ -27,7 +27,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -45,6 +45,7 @@ import { OPERATIONS } from '../src/contract/operations.ts';
 import { stateQuery } from '../src/contract/messages.ts';
 import { declaredWorkflowId } from '../src/contract/workflow-ids.ts';
 import { loadSettings } from '../src/config.ts';
+import { parseDuration } from '../src/domain/duration.ts';
 import { parsePolicy } from '../src/domain/policy.ts';
 import type { PlaybookResult } from '../src/domain/playbook.ts';
 import { TemporalIncidents } from '../src/starter/client/incidents.ts';
@@ -77,6 +78,11 @@ const { values } = parseArgs({
     cooldown: { type: 'string', default: '0s' },
     'run-timeout-seconds': { type: 'string', default: '60' },
     'timeout-seconds': { type: 'string', default: '1200' },
+    /**
+     * Diagnosis: the dev server's `history.timerProcessorMaxTimeShift` (e.g. `10ms`). The server's default
+     * (1 s) floors every timer's fire time at about now + 1 s, so shorter workflow sleeps take about 1 s.
+     */
+    'server-timer-shift': { type: 'string' },
     /** Also print the last measured (a) run's history, event by event. */
     timeline: { type: 'boolean', default: false },
   },
@@ -84,6 +90,7 @@ const { values } = parseArgs({
 const ITERATIONS = Number(values.iterations);
 const WARMUP = Number(values.warmup);
 const RUN_TIMEOUT_MS = Number(values['run-timeout-seconds']) * 1000;
+const TIMER_SHIFT = values['server-timer-shift'];
 if (
   !Number.isInteger(ITERATIONS) ||
   ITERATIONS < 1 ||
@@ -91,7 +98,8 @@ if (
   !Number.isInteger(WARMUP) ||
   WARMUP < 0 ||
   WARMUP > 100 ||
-  !(RUN_TIMEOUT_MS > 0)
+  !(RUN_TIMEOUT_MS > 0) ||
+  (TIMER_SHIFT !== undefined && parseDuration(TIMER_SHIFT) === undefined)
 ) {
   console.error('--iterations must be 1..1000, --warmup 0..100, --run-timeout-seconds a positive number');
   process.exit(2);
@@ -246,7 +254,11 @@ function breakdownOf(events: HistoryEvent[], sentAt: number, receivedAt: number)
 
 console.log(
   `playbook: serviceOutage, ${ITERATIONS} iterations of each (+${WARMUP} warm-up), interleaved A B A B …; ` +
-    `pollEvery ${POLL_EVERY_MS} ms, settle ${SETTLE_MS} ms, cooldown ${playbooks.cooldown} ms; node ${process.version}`,
+    `pollEvery ${POLL_EVERY_MS} ms, settle ${SETTLE_MS} ms, cooldown ${playbooks.cooldown} ms; ` +
+    `server timer shift ${TIMER_SHIFT ?? 'default (1s)'}; node ${process.version}, ${cpus().length} CPUs, ` +
+    `load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
 );
 const dir = await mkdtemp(path.join(tmpdir(), 'pno-bench-playbook-'));
 let cluster: KubeCluster | undefined;
@@ -256,7 +268,14 @@ try {
   const started = performance.now();
   const [tools, server] = await Promise.all([
     ensureKubernetes({ log: (line: string) => console.log(`  [tools] ${line}`) }),
-    startDevServer({ headless: true, port: await freePort(), log: () => undefined }),
+    startDevServer({
+      headless: true,
+      port: await freePort(),
+      log: () => undefined,
+      ...(TIMER_SHIFT
+        ? { extraArgs: ['--dynamic-config-value', `history.timerProcessorMaxTimeShift="${TIMER_SHIFT}"`] }
+        : {}),
+    }),
   ]);
   cleanups.push(() => server.stop());
   cluster = await startKubeCluster({ tools });
@@ -510,8 +529,8 @@ try {
       if (!measured) continue;
       samples[kind].push(run.ms);
       if (!run.ok) failures[kind].push(run.detail);
-      if (run.breakdown) breakdowns.push(run.breakdown);
-      if (run.steps) plainSteps.push(run.steps);
+      if (run.ok && run.breakdown) breakdowns.push(run.breakdown);
+      if (run.ok && run.steps) plainSteps.push(run.steps);
     }
     console.log(`${label} ${line.join('   ')}`);
   }
@@ -547,6 +566,12 @@ try {
     `ratio (a)/(b): medians ${ratio(a.p50, b.p50)}, means ${ratio(a.mean, b.mean)}, ` +
       `difference of medians ${fmt(a.p50 - b.p50)} (aim: under 1.1×)`,
   );
+  const spans = stats(breakdowns.map((x) => x.spanMs));
+  if (breakdowns.length > 0)
+    console.log(
+      `  the child workflow alone (its span on the server clock, ${spans.n} runs): p50 ${fmt(spans.p50)}, ` +
+        `mean ${fmt(spans.mean)}: ${ratio(spans.p50, b.p50)} / ${ratio(spans.mean, b.mean)} of (b)`,
+    );
   if (failures.a.length + failures.b.length > 0) failed = true;
 
   if (breakdowns.length > 0) {
@@ -617,6 +642,12 @@ try {
     }
   }
 
+  console.log('');
+  console.log(
+    `load average at the end ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const rssAfter = rssOf(worker.pid);
   const serverRssAfter = rssOf(server.pid);
   console.log('');

@@ -5,7 +5,7 @@ import { SlackError } from '../../src/activities/channels/slack.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { OPERATIONS, alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts';
 import { eventually } from '../support/eventually.ts';
-import { loadDefaultPolicy, policyWith } from '../support/policy.ts';
+import { policyWith } from '../support/policy.ts';
 import { createTimeSkippingEnv } from '../support/temporal.ts';
 import { resolveP0 } from './scenarios.ts';
 import {
