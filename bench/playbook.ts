@@ -171,6 +171,15 @@ async function bounded<T>(ms: number, work: Promise<T>): Promise<T | 'timeout'> 
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/** {@link waitUntil} whose failure says what was awaited. */
+async function awaiting(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  try {
+    await waitUntil(check, timeoutMs);
+  } catch (err) {
+    throw new Error(`${what}: ${errorText(err)}`, { cause: err });
+  }
+}
+
 function isReady(pod: k8s.V1Pod): boolean {
   return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 }
@@ -323,7 +332,12 @@ try {
   // The policy as the API would hand it to an incident: the file, with SERVICE_HEALTH_URL applied.
   const settings = loadSettings(env);
   const incidents = new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy);
-  await waitUntil(async () => (await incidents.readiness()).workerPolling, 60_000);
+  await awaiting(
+    'the worker polling its task queue',
+    async () => worker.hasExited || (await incidents.readiness()).workerPolling,
+    180_000,
+  );
+  if (worker.hasExited) throw new Error(`the worker exited:\n${worker.tail().join('\n')}`);
   const mode = worker.tail().find((line) => line.startsWith('playbooks:'));
   if (!mode?.startsWith('playbooks: live'))
     throw new Error(`the worker's playbooks are not live: ${mode ?? worker.tail().join('\n')}`);
@@ -333,7 +347,8 @@ try {
   const incident = await incidents.declare({ by: 'alice', title: 'bench: service outage', severity: 'P3' });
   const incidentHandle = client.workflow.getHandle(declaredWorkflowId(incident.id));
   await incidentHandle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
-  await waitUntil(
+  await awaiting(
+    "the incident's initial investigation",
     async () => (await incidentHandle.query(stateQuery)).investigation?.status !== 'running',
     60_000,
   );
@@ -476,7 +491,11 @@ try {
   async function setUp(name: string): Promise<void> {
     await waitForReady(kube, 2, { timeoutMs: 30_000 });
     await addStuckPod(kube, { name });
-    await waitUntil(async () => (await fetch(service.healthUrl)).status === 503, 10_000);
+    await awaiting(
+      '/health answering 503',
+      async () => (await fetch(service.healthUrl)).status === 503,
+      10_000,
+    );
   }
 
   /** After a run: the stuck pod must be gone (a failed run leaves it; remove it for the next one). */

@@ -268,9 +268,9 @@ export function buildPlaybooks(
   const settings = playbookSettings(policy);
   const where = [
     kube ? `cluster ${kube.describe}` : 'cluster: NONE (no KUBECONFIG, not in a cluster): playbooks run dry',
-    prometheusUrl
-      ? `prometheus ${redactUrl(prometheusUrl)}`
-      : 'prometheus: NOT CONFIGURED (set PROMETHEUS_URL)',
+    monitoring.prometheusConfigured
+      ? monitoring.describe()
+      : `${monitoring.describe()}: the playbooks cannot measure`,
   ];
   const mode = !settings.enabled
     ? 'OFF (playbooks.enabled: false)'
@@ -281,23 +281,11 @@ export function buildPlaybooks(
     activities: playbookActivities({
       ...(kube ? { cluster: new KubernetesCluster(kube.config) } : {}),
       monitoring,
-      prometheus: prometheusUrl !== undefined,
+      prometheus: monitoring.prometheusConfigured,
       describe: where,
     }),
     describe: [`playbooks: ${mode}; ${where.join('; ')}`],
   };
-}
-
-/** A URL without its credentials, for logs. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
 }
 
 export async function createWorker(

@@ -328,7 +328,7 @@ describe('high error rate playbook, from HighErrorRate', () => {
     });
   }, 300_000);
 
-  it('dry run: every action planned, the cluster untouched, escalated so that a person applies the plan', async () => {
+  it('dry run: every action planned, the cluster untouched, the plan left to a person (no escalation)', async () => {
     await withCase({ name: 'dry-run', ...HER_CASE, playbooks: { dryRun: true } }, async (c) => {
       const before = await deploymentFacts(world, c.namespace);
       const replicaSets = await replicaSetsOf(world.cluster, c.namespace);
@@ -349,8 +349,10 @@ describe('high error rate playbook, from HighErrorRate', () => {
       expect(stepOf(state, 'start')?.summary).toContain('dry run (playbooks.dryRun is true)');
       expect(stepOf(state, 'emergency_scale_up')?.changed).toMatchObject({ after: 'replicas 5' });
       expect(stepOf(state, 'rollback')?.changed).toMatchObject({ after: `revision 2 ${IMAGE_V2}` });
+      // Nothing was applied, so nothing failed: the plan is posted, the incident is not escalated.
       expect(state.severity).toBe('P1');
-      expectEscalated(state, state.playbook?.reason ?? '');
+      expect(state.timeline.some((t) => t.kind === 'escalated')).toBe(false);
+      expect(state.notified.some((n) => n.reason === 'playbook_failed')).toBe(false);
 
       // The cluster exactly as it was: replicas, template, revisions, ConfigMap, not even a cooldown claim.
       const after = await deploymentFacts(world, c.namespace);
