@@ -23,6 +23,11 @@
  *
  *   npm run bench:playbook [-- --iterations 15 --warmup 1 --poll-every 200ms]
  *   (or BENCH_PLAYBOOK_ITERATIONS=15)
+ *
+ * Diagnosis: `--direct` adds (c), the worker's activity code called in this process without Temporal
+ * (A B C …); `--server-timer-shift 10ms` lowers the dev server's timer floor (default 1 s: any shorter
+ * workflow sleep, even the 1 ms the SDK makes of a 0 s settle, fires about 1 s later); `--timeline` prints the
+ * last (a) run's history event by event.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -40,13 +45,15 @@ import { startDevServer } from '../scripts/lib/dev-server.ts';
 import { freePort } from '../scripts/lib/ports.ts';
 import { ensureKubernetes } from '../scripts/lib/tools/kubernetes.ts';
 import { createPlaybookHttp } from '../src/activities/playbooks/http.ts';
-import { LAST_RUN_ANNOTATION_PREFIX } from '../src/activities/playbooks/kubernetes.ts';
+import { KubernetesCluster, LAST_RUN_ANNOTATION_PREFIX } from '../src/activities/playbooks/kubernetes.ts';
+import { Monitoring } from '../src/activities/playbooks/monitoring.ts';
 import { OPERATIONS } from '../src/contract/operations.ts';
 import { stateQuery } from '../src/contract/messages.ts';
 import { declaredWorkflowId } from '../src/contract/workflow-ids.ts';
 import { loadSettings } from '../src/config.ts';
 import { parseDuration } from '../src/domain/duration.ts';
 import { parsePolicy } from '../src/domain/policy.ts';
+import { playbookTarget } from '../src/domain/playbook.ts';
 import type { PlaybookResult } from '../src/domain/playbook.ts';
 import { TemporalIncidents } from '../src/starter/client/incidents.ts';
 import { startKubeCluster } from '../test/support/kube-cluster.ts';
@@ -83,6 +90,11 @@ const { values } = parseArgs({
      * (1 s) floors every timer's fire time at about now + 1 s, so shorter workflow sleeps take about 1 s.
      */
     'server-timer-shift': { type: 'string' },
+    /**
+     * Diagnosis: also (c), the worker's own activity code (KubernetesCluster, Monitoring.probe) called in
+     * this process in the playbook's order, without Temporal: A B C A B C …
+     */
+    direct: { type: 'boolean', default: false },
     /** Also print the last measured (a) run's history, event by event. */
     timeline: { type: 'boolean', default: false },
   },
@@ -180,6 +192,16 @@ async function awaiting(what: string, check: () => Promise<boolean>, timeoutMs: 
   }
 }
 
+/** Runs a step and adds its time to `steps[name]`. */
+function timedSteps(steps: Record<string, number>) {
+  return async <T>(name: string, call: () => Promise<T>): Promise<T> => {
+    const t = performance.now();
+    const value = await call();
+    steps[name] = (steps[name] ?? 0) + performance.now() - t;
+    return value;
+  };
+}
+
 function isReady(pod: k8s.V1Pod): boolean {
   return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 }
@@ -192,6 +214,8 @@ type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 interface Breakdown {
   /** Child WorkflowExecutionStarted → WorkflowExecutionCompleted (server clock). */
   spanMs: number;
+  /** The span's ends (server clock). */
+  window: [number, number];
   /** Client's update call → child started; child closed → result at the client. */
   beforeMs: number;
   afterMs: number;
@@ -249,6 +273,7 @@ function breakdownOf(events: HistoryEvent[], sentAt: number, receivedAt: number)
   }
   return {
     spanMs: spanEnd - spanStart,
+    window: [spanStart, spanEnd],
     beforeMs: spanStart - sentAt,
     afterMs: receivedAt - spanEnd,
     activities,
@@ -350,7 +375,7 @@ try {
   await awaiting(
     "the incident's initial investigation",
     async () => (await incidentHandle.query(stateQuery)).investigation?.status !== 'running',
-    60_000,
+    120_000,
   );
   console.log(
     `ready in ${((performance.now() - started) / 1000).toFixed(1)} s: control plane ${kube.server} (kwok), ` +
@@ -387,12 +412,7 @@ try {
 
   async function runPlain(id: string, abort: AbortSignal): Promise<Run> {
     const steps: Record<string, number> = {};
-    const step = async <T>(name: string, call: () => Promise<T>): Promise<T> => {
-      const t = performance.now();
-      const value = await call();
-      steps[name] = (steps[name] ?? 0) + performance.now() - t;
-      return value;
-    };
+    const step = timedSteps(steps);
     const probe = async () => (await http.get<string>(service.healthUrl, { responseType: 'text' })).status;
     const t0 = performance.now();
     const first = await step('probe', probe);
@@ -453,6 +473,53 @@ try {
     return { ms: performance.now() - t0, ok, detail: ok ? 'recovered' : `health ${after}`, steps };
   }
 
+  // (c): the activities' own code, as the worker builds it, called here without Temporal.
+  const activityCluster = new KubernetesCluster(kc);
+  const monitoring = new Monitoring({ http: createPlaybookHttp() });
+  const target = playbookTarget(settings.policy);
+
+  async function runDirect(id: string, abort: AbortSignal): Promise<Run> {
+    const steps: Record<string, number> = {};
+    const step = timedSteps(steps);
+    const t0 = performance.now();
+    const first = await step('probe', () => monitoring.probe({ url: target.healthUrl }));
+    if (first.ok) return { ms: performance.now() - t0, ok: false, detail: 'false alarm' };
+    const snapshot = await step('inspectWorkload', () => activityCluster.inspectWorkload(target));
+    const where = { namespace: target.namespace, deployment: target.deployment };
+    await step('rolloutHistory', () => activityCluster.rolloutHistory(where));
+    await step('claimPlaybookRun', () =>
+      activityCluster.claimPlaybookRun({
+        ...where,
+        playbook: 'serviceOutage',
+        runId: id,
+        at: new Date().toISOString(),
+        cooldownMs: playbooks.cooldown,
+      }),
+    );
+    const names = snapshot.pods
+      .filter((pod) => pod.phase !== 'Running' && !pod.terminating)
+      .map((pod) => pod.name);
+    await step('deletePods', () => activityCluster.deletePods({ namespace: target.namespace, names }));
+    const waitStarted = performance.now();
+    for (;;) {
+      const r = await step('podReadiness', () =>
+        activityCluster.podReadiness({ namespace: target.namespace, selector: target.selector }),
+      );
+      if (r.total > 0 && r.ready === r.total) break;
+      if (performance.now() - waitStarted >= READY_TIMEOUT_MS || abort.aborted)
+        return { ms: performance.now() - t0, ok: false, detail: 'pods not Ready in time', steps };
+      await sleep(POLL_EVERY_MS);
+    }
+    await sleep(SETTLE_MS);
+    const after = await step('probe', () => monitoring.probe({ url: target.healthUrl }));
+    return {
+      ms: performance.now() - t0,
+      ok: after.ok,
+      detail: after.ok ? 'recovered' : `health ${after.status}`,
+      steps,
+    };
+  }
+
   async function runTemporal(): Promise<Run> {
     const sentAt = Date.now();
     const t0 = performance.now();
@@ -503,10 +570,12 @@ try {
     await absentOn404(() => adminCore.deleteNamespacedPod({ namespace: ns, name }));
   }
 
-  const samples = { a: [] as number[], b: [] as number[] };
-  const failures = { a: [] as string[], b: [] as string[] };
+  type Kind = 'a' | 'b' | 'c';
+  const kinds: Kind[] = values.direct ? ['a', 'b', 'c'] : ['a', 'b'];
+  const samples: Record<Kind, number[]> = { a: [], b: [], c: [] };
+  const failures: Record<Kind, string[]> = { a: [], b: [], c: [] };
   const breakdowns: Breakdown[] = [];
-  const plainSteps: Record<string, number>[] = [];
+  const stepsOf: Record<Kind, Record<string, number>[]> = { a: [], b: [], c: [] };
   const rssBefore = rssOf(worker.pid);
   const serverRssBefore = rssOf(server.pid);
 
@@ -514,11 +583,16 @@ try {
     const measured = i >= 0;
     const label = measured ? `[${String(i + 1).padStart(2)}/${ITERATIONS}]` : '[warm-up]';
     const line: string[] = [];
-    for (const kind of ['a', 'b'] as const) {
+    for (const kind of kinds) {
       const pod = `${APP}-stuck-${kind}-${i + WARMUP}`;
       await setUp(pod);
       const abort = new AbortController();
-      const work = kind === 'a' ? runTemporal() : runPlain(`plain-${i + WARMUP}`, abort.signal);
+      const work =
+        kind === 'a'
+          ? runTemporal()
+          : kind === 'b'
+            ? runPlain(`plain-${i + WARMUP}`, abort.signal)
+            : runDirect(`direct-${i + WARMUP}`, abort.signal);
       work.catch(() => undefined);
       let run: Run;
       try {
@@ -549,7 +623,7 @@ try {
       samples[kind].push(run.ms);
       if (!run.ok) failures[kind].push(run.detail);
       if (run.ok && run.breakdown) breakdowns.push(run.breakdown);
-      if (run.ok && run.steps) plainSteps.push(run.steps);
+      if (run.ok && run.steps) stepsOf[kind].push(run.steps);
     }
     console.log(`${label} ${line.join('   ')}`);
   }
@@ -569,13 +643,15 @@ try {
   };
   const a = stats(samples.a);
   const b = stats(samples.b);
+  const c = stats(samples.c);
   console.log('');
   for (const [name, s, f] of [
     ['(a) playbook via Temporal', a, failures.a],
     ['(b) plain script', b, failures.b],
+    ...(values.direct ? [['(c) activity code, no Temporal', c, failures.c] as const] : []),
   ] as const) {
     console.log(
-      `${name.padEnd(27)} n=${s.n}  failures ${f.length}  p50 ${fmt(s.p50)}  p95 ${fmt(s.p95)}  ` +
+      `${name.padEnd(31)} n=${s.n}  failures ${f.length}  p50 ${fmt(s.p50)}  p95 ${fmt(s.p95)}  ` +
         `max ${fmt(s.max)}  mean ${fmt(s.mean)}`,
     );
     for (const why of new Set(f)) console.log(`    failed: ${why}`);
@@ -591,7 +667,12 @@ try {
       `  the child workflow alone (its span on the server clock, ${spans.n} runs): p50 ${fmt(spans.p50)}, ` +
         `mean ${fmt(spans.mean)}: ${ratio(spans.p50, b.p50)} / ${ratio(spans.mean, b.mean)} of (b)`,
     );
-  if (failures.a.length + failures.b.length > 0) failed = true;
+  if (values.direct)
+    console.log(
+      `  (c)/(b): medians ${ratio(c.p50, b.p50)}, means ${ratio(c.mean, b.mean)}; ` +
+        `(a)/(c): medians ${ratio(a.p50, c.p50)}, means ${ratio(a.mean, c.mean)}`,
+    );
+  if (failures.a.length + failures.b.length + failures.c.length > 0) failed = true;
 
   if (breakdowns.length > 0) {
     const mean = (f: (x: Breakdown) => number) =>
@@ -632,19 +713,54 @@ try {
     ];
     console.log('');
     console.log(
-      `  per step, mean ms per run      (b) plain call   (a) activity started→completed   (a) scheduled→started`,
+      `  per step, mean ms per run      (b) plain call   (a) activity started→completed   (a) scheduled→started` +
+        (values.direct ? '   (c) activity code here' : ''),
     );
+    const stepMean = (kind: Kind, name: string) =>
+      stepsOf[kind].length > 0
+        ? stepsOf[kind].reduce((s, x) => s + (x[name] ?? 0), 0) / stepsOf[kind].length
+        : Number.NaN;
     for (const name of ['playbookEnvironment', ...stepNames]) {
-      const plain =
-        plainSteps.length > 0 ? plainSteps.reduce((s, x) => s + (x[name] ?? 0), 0) / plainSteps.length : 0;
+      const plain = stepMean('b', name);
       const exec = mean((x) => sum(x.activities.filter((y) => y.type === name).map((y) => y.execMs)));
       const queue = mean((x) => sum(x.activities.filter((y) => y.type === name).map((y) => y.queueMs)));
       const count = mean((x) => x.activities.filter((y) => y.type === name).length);
       console.log(
         `  ${`${name} (×${count.toFixed(1)})`.padEnd(30)} ${(name === 'playbookEnvironment' ? '—' : fmt(plain)).padStart(16)} ` +
-          `${fmt(exec).padStart(32)} ${fmt(queue).padStart(23)}`,
+          `${fmt(exec).padStart(32)} ${fmt(queue).padStart(23)}` +
+          (values.direct
+            ? `${(name === 'playbookEnvironment' ? '—' : fmt(stepMean('c', name))).padStart(26)}`
+            : ''),
       );
     }
+  }
+
+  // The incident's side of the same runs: each step report is a signal that costs it a workflow task too.
+  if (breakdowns.length > 0) {
+    const events = (await incidentHandle.fetchHistory()).events ?? [];
+    const byId = new Map(events.map((e) => [num(e.eventId), e]));
+    let tasks = 0;
+    let busy = 0;
+    let runs = 0;
+    for (const { window } of breakdowns) {
+      const [from, to] = window;
+      if (from < tsToMs(events[0]?.eventTime)) continue; // before a continue-as-new: not in this history
+      runs += 1;
+      for (const e of events) {
+        const startedId = e.workflowTaskCompletedEventAttributes?.startedEventId;
+        if (startedId === undefined || startedId === null) continue;
+        const begun = tsToMs(byId.get(num(startedId))?.eventTime);
+        const done = tsToMs(e.eventTime);
+        if (done < from || begun > to) continue;
+        tasks += 1;
+        busy += done - begun;
+      }
+    }
+    if (runs > 0)
+      console.log(
+        `  meanwhile the incident workflow (same worker): ${(tasks / runs).toFixed(1)} workflow tasks per run, ` +
+          `${fmt(busy / runs)} started → completed`,
+      );
   }
 
   const last = breakdowns.at(-1);

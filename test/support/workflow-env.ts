@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { afterEach, beforeAll, beforeEach } from 'vitest';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities/index.ts';
 import type { Activities } from '../../src/activities/index.ts';
@@ -28,6 +29,7 @@ import { alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts
 import type { IncidentInput } from '../../src/contract/messages.ts';
 import { alertmanagerPayload } from './alerts.ts';
 import { eventually } from './eventually.ts';
+import { createTimeSkippingEnv } from './temporal.ts';
 import type { TestAlert } from './alerts.ts';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -251,4 +253,27 @@ export async function settled(handle: WorkflowHandle): Promise<void> {
     },
     { timeoutMs: 20_000, intervalMs: 50 },
   );
+}
+
+/**
+ * One time-skipping test server per test (time skipping is global to a server, so a test's leftovers must
+ * not hold it), the workflow bundle built once per file. Call at a test file's top level; the returned
+ * function gives the current test's environment.
+ */
+export function timeSkippingPerTest(): () => TestWorkflowEnvironment {
+  let env: TestWorkflowEnvironment | undefined;
+  beforeAll(async () => {
+    await workflowBundle();
+  });
+  beforeEach(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  afterEach(async () => {
+    await env?.teardown();
+    env = undefined;
+  });
+  return () => {
+    if (!env) throw new Error('no time-skipping environment outside a test');
+    return env;
+  };
 }

@@ -1,35 +1,27 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { SlackError } from '../../src/activities/channels/slack.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { OPERATIONS, alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts';
 import { eventually } from '../support/eventually.ts';
 import { policyWith } from '../support/policy.ts';
-import { createTimeSkippingEnv } from '../support/temporal.ts';
 import { resolveP0 } from './scenarios.ts';
 import {
   alertBatch,
   createHarness,
   settled,
   startAlertIncident,
-  workflowBundle,
+  timeSkippingPerTest,
 } from '../support/workflow-env.ts';
 import { slackDegradedAtContinueAsNew } from './scenarios.ts';
 
 /** The lifecycle's rules alone: playbooks (and their escalations) are test/workflows/playbooks.test.ts's. */
 const policy = policyWith({ playbooks: { enabled: false } });
+const currentEnv = timeSkippingPerTest();
 let env: TestWorkflowEnvironment;
-
-// One test server per test: time skipping is global to a server, so a test's leftovers must not hold it.
-beforeAll(async () => {
-  await workflowBundle();
-});
-beforeEach(async () => {
-  env = await createTimeSkippingEnv();
-});
-afterEach(async () => {
-  await env?.teardown();
+beforeEach(() => {
+  env = currentEnv();
 });
 
 const P1_ALERT = { labels: { severity: 'critical' } };

@@ -7,7 +7,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { OPERATIONS, stateQuery } from '../../src/contract/messages.ts';
 import { playbookRunId } from '../../src/contract/playbooks.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
@@ -15,20 +15,14 @@ import { FakeCluster } from '../support/fake-cluster.ts';
 import type { FakeClusterOptions } from '../support/fake-cluster.ts';
 import { policyWith } from '../support/policy.ts';
 import type { PolicyPatch } from '../support/policy.ts';
-import { createTimeSkippingEnv } from '../support/temporal.ts';
-import { createHarness, startAlertIncident, workflowBundle } from '../support/workflow-env.ts';
+import { createHarness, startAlertIncident, timeSkippingPerTest } from '../support/workflow-env.ts';
 import type { Harness } from '../support/workflow-env.ts';
 import type { TestAlert } from '../support/alerts.ts';
 
+const currentEnv = timeSkippingPerTest();
 let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  await workflowBundle();
-});
-beforeEach(async () => {
-  env = await createTimeSkippingEnv();
-});
-afterEach(async () => {
-  await env?.teardown();
+beforeEach(() => {
+  env = currentEnv();
 });
 
 const HEALTH_URL = 'http://127.0.0.1:9/health';

@@ -1,72 +1,20 @@
-import type {
-  Change,
-  CircuitBreaker,
-  DeletePodsResult,
-  FiringAlert,
-  PlaybookClaim,
-  PlaybookEnvironment,
-  PodReadiness,
-  PodUsage,
-  ProbeResult,
-  PromSample,
-  Revision,
-  RollbackResult,
-  RolloutStatus,
-  ScaleResult,
-  WorkloadRef,
-  WorkloadSnapshot,
-} from '../../domain/cluster.ts';
+import type { PlaybookEnvironment } from '../../domain/cluster.ts';
 import { playbookFailure } from './errors.ts';
+import type { KubernetesActivities } from './kubernetes.ts';
+import type { MonitoringActivities } from './monitoring.ts';
 
 /**
  * The playbooks' activities, by the names the workflows call them: Kubernetes reads and actions
  * (`kubernetes.ts`), Prometheus and HTTP probes (`monitoring.ts`), and what this worker can reach. The
  * workflows see this interface only (as a type).
  */
-export interface PlaybookActivities {
+export interface PlaybookActivities extends KubernetesActivities, MonitoringActivities {
   playbookEnvironment(): Promise<PlaybookEnvironment>;
-  // Kubernetes
-  inspectWorkload(ref: WorkloadRef): Promise<WorkloadSnapshot>;
-  rolloutStatus(a: { namespace: string; deployment: string }): Promise<RolloutStatus>;
-  rolloutHistory(a: { namespace: string; deployment: string }): Promise<Revision[]>;
-  podReadiness(a: { namespace: string; selector: string }): Promise<PodReadiness>;
-  deletePods(a: { namespace: string; names: string[] }): Promise<DeletePodsResult>;
-  scaleTo(a: { namespace: string; deployment: string; replicas: number; hpa?: string }): Promise<ScaleResult>;
-  rollbackTo(a: { namespace: string; deployment: string; revision: number }): Promise<RollbackResult>;
-  setCircuitBreaker(a: { namespace: string; deployment: string; breaker: CircuitBreaker }): Promise<Change>;
-  claimPlaybookRun(a: {
-    namespace: string;
-    deployment: string;
-    playbook: string;
-    runId: string;
-    at: string;
-    cooldownMs: number;
-  }): Promise<PlaybookClaim>;
-  // Prometheus and HTTP
-  queryPrometheus(a: { query: string }): Promise<PromSample[]>;
-  firingAlerts(a: { labels?: Record<string, string> }): Promise<FiringAlert[]>;
-  podUsage(a: { namespace: string; pods: string[]; window?: string }): Promise<PodUsage[]>;
-  probe(a: { url: string; timeoutMs?: number }): Promise<ProbeResult>;
 }
 
 /** The Kubernetes half: `KubernetesCluster` (kubernetes.ts), or nothing when no cluster is configured. */
-export type ClusterActivities = Pick<
-  PlaybookActivities,
-  | 'inspectWorkload'
-  | 'rolloutStatus'
-  | 'rolloutHistory'
-  | 'podReadiness'
-  | 'deletePods'
-  | 'scaleTo'
-  | 'rollbackTo'
-  | 'setCircuitBreaker'
-  | 'claimPlaybookRun'
->;
-/** The Prometheus and HTTP half: `Monitoring` (monitoring.ts). */
-export type MonitoringActivities = Pick<
-  PlaybookActivities,
-  'queryPrometheus' | 'firingAlerts' | 'podUsage' | 'probe'
->;
+export type ClusterActivities = KubernetesActivities;
+export type { MonitoringActivities };
 
 export interface PlaybookDeps {
   /** Absent: no kubeconfig and no in-cluster account; the playbooks run dry and never call these. */
@@ -101,29 +49,6 @@ const MONITORING_METHODS = [
  * `NotConfigured` (never retried), so a step that cannot act is recorded as not done.
  */
 export function playbookActivities(deps: PlaybookDeps): PlaybookActivities {
-  const missing = (what: string) => () => Promise.reject(playbookFailure('NotConfigured', what));
-  const cluster = Object.fromEntries(
-    CLUSTER_METHODS.map((name) => {
-      const impl = deps.cluster;
-      return [
-        name,
-        impl
-          ? (arg: never) => (impl[name] as (a: never) => Promise<unknown>)(arg)
-          : missing(`${name}: no cluster configured (set KUBECONFIG, or run in a cluster)`),
-      ];
-    }),
-  ) as unknown as ClusterActivities;
-  const monitoring = Object.fromEntries(
-    MONITORING_METHODS.map((name) => {
-      const impl = deps.monitoring;
-      return [
-        name,
-        impl
-          ? (arg: never) => (impl[name] as (a: never) => Promise<unknown>)(arg)
-          : missing(`${name}: monitoring is not configured`),
-      ];
-    }),
-  ) as unknown as MonitoringActivities;
   return {
     playbookEnvironment: () =>
       Promise.resolve({
@@ -131,7 +56,23 @@ export function playbookActivities(deps: PlaybookDeps): PlaybookActivities {
         prometheus: deps.prometheus,
         describe: deps.describe,
       }),
-    ...cluster,
-    ...monitoring,
+    ...delegate(CLUSTER_METHODS, deps.cluster, 'no cluster configured (set KUBECONFIG, or run in a cluster)'),
+    ...delegate(MONITORING_METHODS, deps.monitoring, 'monitoring is not configured'),
   };
+}
+
+/** Each of `methods` calling `impl`'s, or failing as `NotConfigured` when there is no `impl`. */
+function delegate<T extends object, K extends keyof T & string>(
+  methods: readonly K[],
+  impl: T | undefined,
+  missing: string,
+): Pick<T, K> {
+  return Object.fromEntries(
+    methods.map((name) => [
+      name,
+      impl
+        ? (arg: never) => (impl[name] as (a: never) => Promise<unknown>)(arg)
+        : () => Promise.reject(playbookFailure('NotConfigured', `${name}: ${missing}`)),
+    ]),
+  ) as Pick<T, K>;
 }
