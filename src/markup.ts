@@ -1,7 +1,7 @@
 /**
  * Escaping for what is written as markup (the status page, the outbox page,
- * the Atom feed, TwiML, e-mail HTML). Every text from outside (titles,
- * updates, message texts) goes through these.
+ * the Atom feed, TwiML, e-mail HTML, Slack mrkdwn). Every text from outside
+ * (titles, updates, message texts) goes through these.
  */
 export function escapeHtml(text: string): string {
   return text.replace(
@@ -29,4 +29,14 @@ export function escapeXml(text: string): string {
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&apos;');
+}
+
+/**
+ * Text for Slack mrkdwn: `&`, `<` and `>` are Slack's control characters (`<!channel>` pings everyone,
+ * `<http://x|label>` is a link whose label hides its target, `<@U…>` mentions someone), and its only ones.
+ * Anything from outside (alert labels, titles, engineers' words, a refusal that quotes them) goes through
+ * this before it is sent as mrkdwn.
+ */
+export function escapeSlack(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

@@ -177,6 +177,12 @@ export const OPERATIONS = {
   }),
 } as const satisfies { [K in OperationName]: OperationSpec<K> };
 
+/**
+ * The failure type an update's validator refuses with: `Forbidden` when the actor's roles do not permit
+ * the operation (the policy's `permissions`; the API answers 403), `Refused` for anything else (409).
+ */
+export const REFUSAL_FAILURE_TYPES = { refused: 'Refused', forbidden: 'Forbidden' } as const;
+
 /** Every operation, in the table's order. */
 export const OPERATION_LIST: readonly OperationSpec<OperationName>[] = OPERATION_NAMES.map(
   (name) => OPERATIONS[name] as OperationSpec<OperationName>,

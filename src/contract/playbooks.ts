@@ -2,13 +2,14 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type {
   ApprovalDecision,
   InvestigationResult,
-  PendingApproval,
   PlaybookName,
   PlaybookResult,
   PlaybookStep,
+  PlaybookStepReport,
 } from '../domain/playbook.ts';
 
 export { investigationRunId, playbookRunId } from '../domain/playbook.ts';
+export type { PlaybookStepReport } from '../domain/playbook.ts';
 
 /**
  * What an incident and its playbook runs (child workflows) say to each other. A run reports each step
@@ -26,14 +27,9 @@ export const PLAYBOOK_WORKFLOW_TYPES: Readonly<Record<PlaybookName, string>> = {
 };
 export const INVESTIGATION_WORKFLOW_TYPE = 'initialInvestigation';
 
-/** A run's step, with the approval it now waits for (null: none any more). */
-export interface PlaybookStepReport {
-  runId: string;
-  step: PlaybookStep;
-  pendingApproval?: PendingApproval | null;
-}
-
 export const playbookStepSignal = defineSignal<[PlaybookStepReport]>('playbookStep');
+/** Steps in a batch: runs report before each wait and with their outcome, not one signal a step. */
+export const playbookStepsSignal = defineSignal<[PlaybookStepReport[]]>('playbookSteps');
 export const playbookFinishedSignal = defineSignal<[PlaybookResult]>('playbookFinished');
 export const investigationFinishedSignal = defineSignal<[InvestigationResult]>('investigationFinished');
 /** Sent by the incident to its run: an engineer's answer to the pending approval. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AlertBatch } from '../domain/alert-mapping.ts';
 
 /*
  * The workflow ids incidents run under. Not imported by workflow code (it
@@ -12,6 +13,15 @@ import { createHash } from 'node:crypto';
 export function alertGroupWorkflowId(receiver: string, groupKey: string): string {
   const digest = createHash('sha256').update(`${receiver}\n${groupKey}`).digest('hex').slice(0, 32);
   return `alertgroup-${digest}`;
+}
+
+/**
+ * A batch's workflow id: from the receiver and group key as they were sent (`identity`, when ingestion had to
+ * cut the stored ones), so two long group keys that share their first 8 KiB are still two incidents.
+ */
+export function alertBatchWorkflowId(batch: Pick<AlertBatch, 'receiver' | 'groupKey' | 'identity'>): string {
+  const { receiver, groupKey } = batch.identity ?? batch;
+  return alertGroupWorkflowId(receiver, groupKey);
 }
 
 /** The workflow id of an incident an engineer declared. */

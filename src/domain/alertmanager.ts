@@ -1,38 +1,49 @@
 import { z } from 'zod';
+import { ALERT_LIMITS } from './alert-mapping.ts';
 
 /**
- * Alertmanager's webhook payload, version 4. Limits are part of the schema so that a hostile body is a 400
- * that names the field, never a 5xx and never a started workflow.
+ * Alertmanager's webhook payload, version 4. Alertmanager drops a group for good when the webhook answers a
+ * 4xx, so everything Alertmanager can send parses here: label names in any UTF-8 (Prometheus 3's
+ * `service.name`, `k8s.pod.name`), any number of labels, values of any length, NULs and ill-formed Unicode.
+ * What is too large or not storable is cut or cleaned when the group is mapped (`toAlertBatch`) and noted on
+ * the incident, never refused. A 400 is only for what is not a v4 payload at all (no alerts, a label that is
+ * not a string, a time that is not one), and it names the field.
  */
-export const WEBHOOK_LIMITS = {
-  maxLabels: 64,
-  maxLabelNameLength: 256,
-  maxLabelValueLength: 4_096,
-  maxAnnotationValueLength: 16_384,
-  maxStringLength: 8_192,
-} as const;
 
-const labelName = z
-  .string()
-  .min(1)
-  .max(WEBHOOK_LIMITS.maxLabelNameLength)
-  .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name');
-/** Text that is valid Unicode (no lone surrogates) and has no NUL: anything else is not from Alertmanager. */
-export const text = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine((value) => value.isWellFormed() && !value.includes('\u0000'), 'must be well-formed Unicode text');
-const labelSet = (maxValue: number) =>
-  z
-    .record(labelName, text(maxValue))
-    .refine((labels) => Object.keys(labels).length <= WEBHOOK_LIMITS.maxLabels, {
-      message: `at most ${WEBHOOK_LIMITS.maxLabels} labels`,
-    });
-export const labels = labelSet(WEBHOOK_LIMITS.maxLabelValueLength);
-export const annotations = labelSet(WEBHOOK_LIMITS.maxAnnotationValueLength);
+/** What an incident stores at most of an alert (see `ALERT_LIMITS`): the webhook accepts more and cuts it. */
+export const WEBHOOK_LIMITS = ALERT_LIMITS;
+
+/**
+ * A label or annotation set: an object of strings under any names. Built from the body's own properties
+ * (`Object.fromEntries`), so a label named `__proto__` or `constructor` stays a label and never reaches a
+ * prototype; a value that is not a string is named in the 400 (`alerts.0.labels.severity`).
+ */
+export const stringMap = () =>
+  z.unknown().transform((value, ctx): Record<string, string> => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      ctx.addIssue({ code: 'custom', message: 'expected an object of strings', input: value });
+      return z.NEVER;
+    }
+    const entries = Object.entries(value);
+    for (const [name, text] of entries) {
+      if (typeof text !== 'string') {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'expected a string', input: text });
+        return z.NEVER;
+      }
+    }
+    return Object.fromEntries(entries);
+  });
+
+export const labels = stringMap();
+export const annotations = stringMap();
 export const timestamp = z.iso.datetime({ offset: true, local: false, precision: undefined });
 export const status = z.enum(['firing', 'resolved']);
+/** Alertmanager's fingerprint: 16 hex digits; other sources' ids, within reason. */
+export const fingerprint = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[0-9a-zA-Z_-]+$/, 'a hex fingerprint');
 
 export const webhookAlertSchema = z.object({
   status,
@@ -40,24 +51,21 @@ export const webhookAlertSchema = z.object({
   annotations: annotations.default({}),
   startsAt: timestamp,
   endsAt: timestamp.optional(),
-  generatorURL: text(WEBHOOK_LIMITS.maxStringLength).optional(),
-  fingerprint: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[0-9a-zA-Z_-]+$/, 'a hex fingerprint'),
+  /** Not stored (the alert's rule is in its labels); any length is accepted. */
+  generatorURL: z.string().optional(),
+  fingerprint,
 });
 
 export const webhookPayloadSchema = z.object({
   version: z.literal('4'),
-  groupKey: text(WEBHOOK_LIMITS.maxStringLength).min(1),
+  groupKey: z.string().min(1),
   truncatedAlerts: z.number().int().nonnegative().default(0),
   status,
-  receiver: text(WEBHOOK_LIMITS.maxStringLength).min(1),
+  receiver: z.string().min(1),
   groupLabels: labels.default({}),
   commonLabels: labels.default({}),
   commonAnnotations: annotations.default({}),
-  externalURL: text(WEBHOOK_LIMITS.maxStringLength).default(''),
+  externalURL: z.string().default(''),
   alerts: z.array(webhookAlertSchema).min(1).superRefine(uniqueFingerprints),
 });
 
@@ -74,6 +82,24 @@ export function uniqueFingerprints(alerts: readonly { fingerprint: string }[], c
     }
     seen.add(alert.fingerprint);
   });
+}
+
+/**
+ * The alert webhooks' body limit (`webhook.maxBodyBytes`, else derived): room for `maxAlertsPerGroup` alerts
+ * of `maxAlertBytes` each, plus the envelope (group labels, common labels and annotations, keys) at four more.
+ * 1,000 alerts of 16 KiB by default: 15.7 MiB. A group within those limits is never a 413.
+ */
+export function webhookBodyLimit(webhook: {
+  maxBodyBytes?: number | undefined;
+  maxAlertsPerGroup: number;
+  maxAlertBytes: number;
+}): number {
+  return webhook.maxBodyBytes ?? derivedBodyLimit(webhook);
+}
+
+/** `(maxAlertsPerGroup + 4) × maxAlertBytes`: what a group within the documented limits can weigh. */
+export function derivedBodyLimit(webhook: { maxAlertsPerGroup: number; maxAlertBytes: number }): number {
+  return (webhook.maxAlertsPerGroup + 4) * webhook.maxAlertBytes;
 }
 
 export type WebhookPayload = z.output<typeof webhookPayloadSchema>;

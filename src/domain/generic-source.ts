@@ -1,5 +1,5 @@
 import type { AlertBatch, AlertRecord } from './alert-mapping.ts';
-import { alertSeverity } from './alert-mapping.ts';
+import { ALERT_LIMITS, alertSeverity, cleanText } from './alert-mapping.ts';
 import { readJsonPath } from './json-path.ts';
 import type { Policy } from './policy.ts';
 import { isSeverity } from './severity.ts';
@@ -19,17 +19,12 @@ export interface GenericSourceProblem {
   message: string;
 }
 
-const MAX_VALUE = 4_096;
-
-/** A scalar at the path as text: strings as they are, numbers and booleans written out. */
+/** A scalar at the path as text: strings as they are (trimmed), numbers and booleans written out. */
 function scalar(document: unknown, path: string): string | undefined | GenericSourceProblem {
   const value = readJsonPath(document, path);
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (typeof value !== 'string') return { field: path, message: `${path}: expected a string` };
-  if (!value.isWellFormed() || value.includes('\u0000'))
-    return { field: path, message: `${path}: must be well-formed Unicode text` };
-  if (value.length > MAX_VALUE) return { field: path, message: `${path}: at most ${MAX_VALUE} characters` };
   const trimmed = value.trim();
   return trimmed === '' ? undefined : trimmed;
 }
@@ -75,12 +70,16 @@ export function genericToAlertBatch(
     string | undefined
   >;
   if (title === undefined) return { field: fields.title, message: `${fields.title}: a title is required` };
-  const labels: Record<string, string> = { alertname: title, source: 'generic' };
+  // Like Alertmanager's, a value too long or not storable (a NUL) is cut or cleaned and noted, never refused.
+  const notes: string[] = [];
+  const label = (value: string, path: string) =>
+    cleanText(value, ALERT_LIMITS.maxLabelValueLength, `label from ${path}`, notes);
+  const labels: Record<string, string> = { alertname: label(title, fields.title), source: 'generic' };
   if (severity !== undefined) {
-    labels['severity'] = severity;
+    labels['severity'] = label(severity, fields.severity);
     if (isSeverity(severity.toUpperCase())) labels['priority'] = severity.toUpperCase();
   }
-  if (service !== undefined) labels['service'] = service;
+  if (service !== undefined) labels['service'] = label(service, fields.service);
   const resolved =
     status !== undefined && source.resolvedValues.some((v) => v.toLowerCase() === status.toLowerCase());
   const key = dedupKey ?? title;
@@ -89,16 +88,34 @@ export function genericToAlertBatch(
     status: resolved ? 'resolved' : 'firing',
     severity: alertSeverity(policy, labels),
     labels,
-    annotations: summary !== undefined ? { summary } : {},
+    annotations:
+      summary !== undefined
+        ? {
+            summary: cleanText(
+              summary,
+              ALERT_LIMITS.maxAnnotationValueLength,
+              `annotation from ${fields.summary}`,
+              notes,
+            ),
+          }
+        : {},
     startsAt: now,
   };
   if (resolved) alert.endsAt = now;
-  return {
+  if (notes.length > 0) alert.sanitised = notes;
+  const groupNotes: string[] = [];
+  const groupKey = cleanText(key, ALERT_LIMITS.maxStringLength, 'dedup key', groupNotes);
+  const batch: AlertBatch = {
     receiver: source.receiver,
-    groupKey: key,
+    groupKey,
     status: alert.status,
     truncatedAlerts: 0,
     externalURL: '',
     alerts: [alert],
   };
+  if (groupNotes.length > 0) {
+    batch.sanitised = groupNotes;
+    batch.identity = { receiver: source.receiver, groupKey: key };
+  }
+  return batch;
 }

@@ -1,22 +1,26 @@
 import { z } from 'zod';
 import { toAlertBatch } from './alert-mapping.ts';
 import type { AlertBatch, AlertLinks } from './alert-mapping.ts';
-import { WEBHOOK_LIMITS, annotations, status, text, timestamp, uniqueFingerprints } from './alertmanager.ts';
+import {
+  annotations,
+  fingerprint,
+  status,
+  stringMap,
+  timestamp,
+  uniqueFingerprints,
+} from './alertmanager.ts';
 import type { Policy } from './policy.ts';
 
 /**
  * Grafana Alerting's webhook contact point, payload version "1": Alertmanager's
  * v4 shape (Grafana's alerting embeds Alertmanager) plus `orgId`, `state`,
  * `title`, `message`, and per alert `values`, `valueString`, `dashboardURL`,
- * `panelURL`, `silenceURL`, `imageURL`. Grafana's label names are not
- * Prometheus's (a space or a dot is allowed), so only their length is limited.
+ * `panelURL`, `silenceURL`, `imageURL`. As for Alertmanager, whatever Grafana
+ * can send parses (label names with a space or a dot, long values, a NUL):
+ * what is too large is cut when the group is mapped, and noted.
  */
-const url = text(WEBHOOK_LIMITS.maxStringLength).optional();
-const grafanaLabels = z
-  .record(text(WEBHOOK_LIMITS.maxLabelNameLength).min(1), text(WEBHOOK_LIMITS.maxLabelValueLength))
-  .refine((labels) => Object.keys(labels).length <= WEBHOOK_LIMITS.maxLabels, {
-    message: `at most ${WEBHOOK_LIMITS.maxLabels} labels`,
-  });
+const url = z.string().optional();
+const grafanaLabels = stringMap();
 
 export const grafanaAlertSchema = z.object({
   status,
@@ -25,34 +29,30 @@ export const grafanaAlertSchema = z.object({
   startsAt: timestamp,
   endsAt: timestamp.optional(),
   generatorURL: url,
-  fingerprint: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[0-9a-zA-Z_-]+$/, 'a hex fingerprint'),
+  fingerprint,
   silenceURL: url,
   dashboardURL: url,
   panelURL: url,
   imageURL: url,
-  valueString: text(WEBHOOK_LIMITS.maxStringLength).optional(),
+  valueString: z.string().optional(),
   /** Some Grafana versions and forwarders spell it so. */
-  valuesString: text(WEBHOOK_LIMITS.maxStringLength).optional(),
+  valuesString: z.string().optional(),
 });
 
 export const grafanaPayloadSchema = z.object({
   version: z.literal('1'),
-  groupKey: text(WEBHOOK_LIMITS.maxStringLength).min(1),
+  groupKey: z.string().min(1),
   truncatedAlerts: z.number().int().nonnegative().default(0),
   status,
-  receiver: text(WEBHOOK_LIMITS.maxStringLength).min(1),
+  receiver: z.string().min(1),
   orgId: z.number().int().optional(),
-  state: text(64).optional(),
-  title: text(WEBHOOK_LIMITS.maxStringLength).optional(),
-  message: text(WEBHOOK_LIMITS.maxAnnotationValueLength).optional(),
+  state: z.string().optional(),
+  title: z.string().optional(),
+  message: z.string().optional(),
   groupLabels: grafanaLabels.default({}),
   commonLabels: grafanaLabels.default({}),
   commonAnnotations: annotations.default({}),
-  externalURL: text(WEBHOOK_LIMITS.maxStringLength).default(''),
+  externalURL: z.string().default(''),
   alerts: z.array(grafanaAlertSchema).min(1).superRefine(uniqueFingerprints),
 });
 
@@ -69,31 +69,29 @@ function linksOf(alert: GrafanaPayload['alerts'][number]): AlertLinks | undefine
 }
 
 /**
- * A Grafana delivery as an alert batch, through the same mapping rules as
- * Alertmanager's. The receiver is prefixed `grafana/`, so a Grafana contact
- * point and an Alertmanager receiver of the same name never share incidents;
- * the same Grafana group always lands in the same one. The alert's value text
- * is kept as the `value` annotation (unless the rule set one).
+ * A Grafana delivery as an alert batch, through the same mapping rules (and the
+ * same cuts) as Alertmanager's. The receiver is prefixed `grafana/`, so a
+ * Grafana contact point and an Alertmanager receiver of the same name never
+ * share incidents; the same Grafana group always lands in the same one. The
+ * alert's value text is kept as the `value` annotation (unless the rule set
+ * one), its links on the alert.
  */
 export function grafanaToAlertBatch(policy: Policy, payload: GrafanaPayload, maxAlerts: number): AlertBatch {
-  const batch = toAlertBatch(
+  return toAlertBatch(
     policy,
     {
       ...payload,
       receiver: `grafana/${payload.receiver}`,
       alerts: payload.alerts.map((a) => {
         const value = a.valueString ?? a.valuesString;
-        return value && a.annotations['value'] === undefined
-          ? { ...a, annotations: { ...a.annotations, value } }
-          : a;
+        const withValue =
+          value && !Object.hasOwn(a.annotations, 'value')
+            ? { ...a, annotations: { ...a.annotations, value } }
+            : a;
+        const links = linksOf(a);
+        return links ? { ...withValue, links } : withValue;
       }),
     },
     maxAlerts,
   );
-  batch.alerts.forEach((record, i) => {
-    const alert = payload.alerts[i];
-    const links = alert ? linksOf(alert) : undefined;
-    if (links) record.links = links;
-  });
-  return batch;
 }

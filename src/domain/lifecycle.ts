@@ -20,7 +20,7 @@ import {
 import type { NoticeContext } from './notices.ts';
 import { deliveryTimeline, learnFromDelivery, roomName } from './delivery.ts';
 import type { Delivery, DeliveryResult, IncidentEventType, Outgoing } from './delivery.ts';
-import { parseOperationInput, refusal } from './operations.ts';
+import { parseOperationInput, refusalOf } from './operations.ts';
 import type {
   AcknowledgeInput,
   ApproveActionInput,
@@ -32,6 +32,7 @@ import type {
   MitigateInput,
   OperationInput,
   OperationName,
+  OperationRefusal,
   PostUpdateInput,
   Refusal,
   ResolveInput,
@@ -132,6 +133,13 @@ export interface LifecycleBehaviour {
    * Before: the playbook was only `selected`.
    */
   playbooks: boolean;
+  /**
+   * Signals meet the policy's `permissions` too. Updates always do: a validator's refusal never enters
+   * history (and validators do not run on replay), so refusing more there changes no running incident.
+   * A signal is in history: one that an older run applied (the on-call engineer resolving a P1) must
+   * replay as applied, or the run's commands would diverge from its history.
+   */
+  signalPermissions: boolean;
 }
 
 export const CURRENT_BEHAVIOUR: Readonly<LifecycleBehaviour> = {
@@ -139,6 +147,7 @@ export const CURRENT_BEHAVIOUR: Readonly<LifecycleBehaviour> = {
   postsOnSeverityRaise: true,
   channelEvents: true,
   playbooks: true,
+  signalPermissions: true,
 };
 
 /** The playbook operations, refused on incidents whose run began before playbooks could run. */
@@ -455,6 +464,7 @@ export class IncidentLifecycle {
    * thread and the incident stays open for a person to close; `monitoring` is said and the run goes on.
    */
   playbookFinished(result: PlaybookResult, now: number): void {
+    for (const report of result.reports ?? []) this.playbookStep(report, now);
     const state = this.mustState();
     const playbook = state.playbook;
     if (!playbook || playbook.runId !== result.runId) {
@@ -613,6 +623,14 @@ export class IncidentLifecycle {
         actor: 'alertmanager',
         alerts: batch.alerts,
       });
+      // What the webhook cut to store the group (a long group key, alerts over the limit): said once, at opening.
+      if (batch.sanitised && batch.sanitised.length > 0)
+        this.record(
+          now,
+          'alert',
+          'alertmanager',
+          `alert group sanitised on ingestion: ${batch.sanitised.join('; ')}`,
+        );
     }
     const state = this.mustState();
     if (state.status === 'resolved') {
@@ -634,11 +652,16 @@ export class IncidentLifecycle {
     const known = state.alerts.find((a) => a.fingerprint === alert.fingerprint);
     if (!known) {
       state.alerts.push(alert);
+      // What the webhook cut or cleaned in this alert (a label over 4 KiB, a NUL) goes with its first entry.
+      const sanitised =
+        alert.sanitised && alert.sanitised.length > 0
+          ? `; sanitised on ingestion: ${alert.sanitised.join('; ')}`
+          : '';
       this.record(
         now,
         'alert',
         'alertmanager',
-        `${name} ${alert.status} (${alert.severity}, ${alert.fingerprint})`,
+        `${name} ${alert.status} (${alert.severity}, ${alert.fingerprint})${sanitised}`,
       );
     } else if (known.status !== alert.status) {
       Object.assign(known, alert);
@@ -844,9 +867,26 @@ export class IncidentLifecycle {
 
   /** Why an engineer's request is refused (undefined when allowed): update validators and signal handlers alike. */
   refusal(op: OperationName, input: unknown): Refusal {
+    return this.refusalOf(op, input)?.reason;
+  }
+
+  /**
+   * {@link refusal} with its kind (`forbidden`: the actor's roles do not permit it). `via: 'signal'` on a
+   * run that began before signals met the permissions leaves them out (see `signalPermissions`).
+   */
+  refusalOf(
+    op: OperationName,
+    input: unknown,
+    via: 'update' | 'signal' = 'update',
+  ): OperationRefusal | undefined {
     if (!this.behaviour.playbooks && PLAYBOOK_OPERATIONS.includes(op))
-      return 'this incident began before playbooks could run: run the playbook by hand';
-    return this.state ? refusal(this.policy, this.state, op, input) : 'the incident has not opened yet';
+      return {
+        kind: 'refused',
+        reason: 'this incident began before playbooks could run: run the playbook by hand',
+      };
+    if (!this.state) return { kind: 'refused', reason: 'the incident has not opened yet' };
+    const permissions = via === 'update' || this.behaviour.signalPermissions;
+    return refusalOf(this.policy, this.state, op, input, { permissions });
   }
 
   /** Applies an engineer's operation that {@link refusal} allowed. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { IncidentState } from './incident.ts';
 import type { Policy } from './policy.ts';
+import { forbidden, permissionFor } from './permissions.ts';
 import { PLAYBOOK_NAMES } from './playbook.ts';
 import { SEVERITIES } from './severity.ts';
 import { severityRules } from './severity-rules.ts';
@@ -72,6 +73,16 @@ export type ApproveActionInput = OperationInput<'approveAction'>;
 /** Why an engineer's request is refused, or undefined when it is allowed. */
 export type Refusal = string | undefined;
 
+/**
+ * A refusal and its kind: `forbidden` when the actor's roles do not permit the operation (the policy's
+ * `permissions`: the API answers 403), `refused` for everything else (bad input, unknown person, the
+ * incident's state: 409).
+ */
+export interface OperationRefusal {
+  kind: 'refused' | 'forbidden';
+  reason: string;
+}
+
 /** Whether `handle` names a person of the policy (own properties only: `constructor` is nobody). */
 export function isPerson(policy: Policy, value: unknown): boolean {
   return typeof value === 'string' && Object.hasOwn(policy.people, value);
@@ -92,6 +103,13 @@ export function isIntegrationActor(op: OperationName, by: string): boolean {
   return Object.hasOwn(INTEGRATION_ACTORS, op) && (INTEGRATION_ACTORS[op]?.includes(by) ?? false);
 }
 
+/** How long a refusal quotes what it was sent (an actor's name, a field): a huge string is cut. */
+const QUOTE_MAX = 80;
+
+function quoted(value: string): string {
+  return JSON.stringify(value.length > QUOTE_MAX ? `${value.slice(0, QUOTE_MAX)}…` : value);
+}
+
 /** State rules per operation, checked after the input is known to be well formed. */
 const STATE_RULES: {
   [K in OperationName]: (policy: Policy, state: IncidentState, input: OperationInput<K>) => Refusal;
@@ -107,7 +125,7 @@ const STATE_RULES: {
   assignCommander: (policy, _state, input) =>
     isPerson(policy, input.commander)
       ? undefined
-      : `unknown commander "${input.commander}": not a person in the policy`,
+      : `unknown commander ${quoted(input.commander)}: not a person in the policy`,
   recordSecurityEvaluation: () => undefined,
   mitigate: (_policy, state) =>
     state.status === 'mitigated' ? `incident ${state.id} is already mitigated` : undefined,
@@ -147,25 +165,45 @@ function firstProblem(error: z.ZodError): string {
 }
 
 /**
- * Why `op` with `input` is refused on `state` (undefined when allowed): the
- * one rule that serves the update's validator and the signal handler. The
- * input is untrusted JSON (a signal typed in the web UI).
+ * Why `op` with `input` is refused on `state`, and whether for lack of a
+ * permission (undefined when allowed): the one rule that serves the update's
+ * validator and the signal handler. The input is untrusted JSON (a signal
+ * typed in the web UI). `permissions: false` skips the policy's permissions
+ * (a signal to a run that began before they existed: see the workflow).
  */
-export function refusal(policy: Policy, state: IncidentState, op: OperationName, input: unknown): Refusal {
+export function refusalOf(
+  policy: Policy,
+  state: IncidentState,
+  op: OperationName,
+  input: unknown,
+  options: { permissions?: boolean } = {},
+): OperationRefusal | undefined {
+  const refused = (reason: string): OperationRefusal => ({ kind: 'refused', reason });
   if (typeof input !== 'object' || input === null || Array.isArray(input))
-    return 'the argument must be a JSON object';
+    return refused('the argument must be a JSON object');
   const by = (input as { by?: unknown }).by;
-  if (typeof by !== 'string' || by === '') return 'the acting engineer ("by") is required';
+  if (typeof by !== 'string' || by === '') return refused('the acting engineer ("by") is required');
   if (!isPerson(policy, by) && !isIntegrationActor(op, by))
-    return `unknown engineer "${by}": not a person in the policy`;
-  if (state.status === 'resolved') return `incident ${state.id} is already resolved`;
+    return refused(`unknown engineer ${quoted(by)}: not a person in the policy`);
+  if (state.status === 'resolved') return refused(`incident ${state.id} is already resolved`);
   const parsed = OPERATION_INPUTS[op].safeParse(input);
-  if (!parsed.success) return firstProblem(parsed.error);
-  return (STATE_RULES[op] as (p: Policy, s: IncidentState, i: unknown) => Refusal)(
+  if (!parsed.success) return refused(firstProblem(parsed.error));
+  if (options.permissions !== false) {
+    const to = op === 'changeSeverity' ? (parsed.data as ChangeSeverityInput).severity : undefined;
+    const reason = forbidden(policy, state, permissionFor(op, state, to), by);
+    if (reason) return { kind: 'forbidden', reason };
+  }
+  const reason = (STATE_RULES[op] as (p: Policy, s: IncidentState, i: unknown) => Refusal)(
     policy,
     state,
     parsed.data,
   );
+  return reason === undefined ? undefined : refused(reason);
+}
+
+/** Why `op` with `input` is refused on `state` (undefined when allowed): {@link refusalOf}'s reason. */
+export function refusal(policy: Policy, state: IncidentState, op: OperationName, input: unknown): Refusal {
+  return refusalOf(policy, state, op, input)?.reason;
 }
 
 /** The operation's input as the lifecycle applies it (defaults filled in), once {@link refusal} allowed it. */

@@ -82,6 +82,13 @@ export interface PlaybookTarget extends WorkloadRef {
   prometheusJob: string;
 }
 
+/** A run's step, with the approval it now waits for (null: none any more). */
+export interface PlaybookStepReport {
+  runId: string;
+  step: PlaybookStep;
+  pendingApproval?: PendingApproval | null;
+}
+
 /** How a run ended, as the incident applies it. */
 export interface PlaybookResult {
   runId: string;
@@ -94,6 +101,8 @@ export interface PlaybookResult {
   dryRun: boolean;
   /** True while the run goes on (`monitoring`): the incident records it; another result follows. */
   interim?: boolean;
+  /** Steps not reported yet, applied before the outcome (runs that report in batches). */
+  reports?: PlaybookStepReport[];
 }
 
 /** The initial investigation of an incident with no playbook: what it found, to post in the thread. */

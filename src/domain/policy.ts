@@ -3,6 +3,9 @@ import { parseDuration } from './duration.ts';
 import { parseJsonPath } from './json-path.ts';
 import { templatePlaceholders, templateProblem } from './templates.ts';
 import { CHANNELS, IMPACTS, ROLES, SEVERITIES } from './severity.ts';
+import { literalSecrets } from './literal-secrets.ts';
+import { DEFAULT_PERMISSIONS, PERMISSIONS } from './permissions.ts';
+import type { Permission } from './permissions.ts';
 import type { Impact, Role, Severity } from './severity.ts';
 
 /**
@@ -208,6 +211,27 @@ const person = z.strictObject({
   tokenEnv: envName.optional(),
 });
 
+/** Who may: `anyone` (every person of the policy), or the roles that may. */
+const roleRule = z.union([
+  z.literal('anyone'),
+  z.array(role).min(1, 'list at least one role, or write anyone'),
+]);
+/** One rule for every severity, or one per severity of the incident (a severity left out: anyone). */
+const permissionRule = z.union([roleRule, perSeverity(roleRule)]);
+
+/**
+ * Which roles may do what to an incident (src/domain/permissions.ts says why each default is what the
+ * procedures imply). A person holds the roles they list, those whose `roles:` entry lists them, and
+ * `incident-commander` on the incident they command.
+ */
+const permissionsPolicy = z
+  .strictObject(
+    Object.fromEntries(
+      PERMISSIONS.map((name) => [name, permissionRule.default(DEFAULT_PERMISSIONS[name] as never)]),
+    ) as { [P in Permission]: z.ZodDefault<typeof permissionRule> },
+  )
+  .prefault({});
+
 const slackChannel = z.string().regex(/^[#@]?[a-z0-9._-]+$/i, 'a Slack channel name such as #pno-incidents');
 
 export const policySchema = z
@@ -354,8 +378,30 @@ export const policySchema = z
         token: z.string().default('${ALERTMANAGER_WEBHOOK_TOKEN}'),
         /** Optional HTTP basic auth, as Alertmanager's `http_config.basic_auth` sends it (either scheme is accepted). */
         basicAuth: z.strictObject({ username: z.string().min(1), password: z.string().min(1) }).optional(),
-        maxBodyBytes: z.number().int().positive().default(1_048_576),
+        /**
+         * Alerts an incident records per delivery (Alertmanager's `max_alerts` should be at most this); the
+         * rest are counted (`truncatedAlerts`), the most severe kept, and the severity read from all of them.
+         */
         maxAlertsPerGroup: z.number().int().positive().default(1_000),
+        /**
+         * What one alert may weigh as sent (labels, annotations, URLs: a Kubernetes alert is about 1.2 KiB);
+         * an alert stores at most this much of its labels and annotations, the longest cut first.
+         */
+        maxAlertBytes: z.number().int().min(1_024).default(16_384),
+        /**
+         * The alert webhooks' body limit. Default: (maxAlertsPerGroup + 4) × maxAlertBytes (15.7 MiB), so a
+         * group within those limits is never a 413; a smaller value is refused here.
+         */
+        maxBodyBytes: z.number().int().positive().optional(),
+      })
+      .superRefine((webhook, ctx) => {
+        const needed = (webhook.maxAlertsPerGroup + 4) * webhook.maxAlertBytes;
+        if (webhook.maxBodyBytes !== undefined && webhook.maxBodyBytes < needed)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['maxBodyBytes'],
+            message: `must be at least (maxAlertsPerGroup + 4) × maxAlertBytes = ${needed}, or be left out (then it is that), so that no group within the limits is refused`,
+          });
       })
       .prefault({}),
     alerts: z
@@ -435,6 +481,7 @@ export const policySchema = z
       })
       .prefault({}),
     playbooks: playbooksPolicy,
+    permissions: permissionsPolicy,
     resolution: z
       .strictObject({
         /** P2/P3 resolve themselves after their alerts stay clear this long. */
@@ -489,7 +536,7 @@ export const policySchema = z
     });
     for (const [roleName, handles] of Object.entries(policy.roles)) {
       handles?.forEach((h, i) => {
-        if (!(h in policy.people)) {
+        if (!Object.hasOwn(policy.people, h)) {
           ctx.addIssue({
             code: 'custom',
             path: ['roles', roleName, i],
@@ -501,7 +548,7 @@ export const policySchema = z
     for (const s of SEVERITIES) {
       for (const field of ['posts', 'resolutionPosts'] as const) {
         policy.severities[s][field]?.forEach((key, i) => {
-          if (!(key in policy.channels.slack.channels)) {
+          if (!Object.hasOwn(policy.channels.slack.channels, key)) {
             ctx.addIssue({
               code: 'custom',
               path: ['severities', s, field, i],
@@ -518,6 +565,8 @@ export const policySchema = z
         message: 'moved: set severities.<P0..P3>.updateReminderEvery instead (a duration, or never)',
       });
     }
+    // Secrets are `${VAR}` references: the policy is every incident's workflow input (and so its history).
+    for (const { path, message } of literalSecrets(policy)) ctx.addIssue({ code: 'custom', path, message });
     // Every post names the incident and says how to act on it (DESIGN, "Escalation semantics").
     for (const [name, template] of Object.entries(policy.templates)) {
       const problem = templateProblem(template);

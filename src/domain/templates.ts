@@ -36,15 +36,58 @@ function sectionNames(tokens: readonly Token[], into: Set<string> = new Set()): 
   return into;
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+/** The value at `name` through own properties only: the whole name first (a label `service.name`), then a dotted path. */
+function ownValue(view: unknown, name: string): { hit: boolean; value?: unknown } {
+  if (isRecord(view) && Object.hasOwn(view, name)) return { hit: true, value: view[name] };
+  if (!name.includes('.')) return { hit: false };
+  let value: unknown = view;
+  for (const part of name.split('.')) {
+    if (!isRecord(value) || !Object.hasOwn(value, part)) return { hit: false };
+    value = value[part];
+  }
+  return { hit: true, value };
+}
+
+/**
+ * Mustache's context, looking names up among the values' own properties only: the values hold alert labels,
+ * whose names are anyone's (`constructor` is a label, not `Object`), and Prometheus 3's label names have dots
+ * (`{{ k8s.pod.name }}` is the label `k8s.pod.name`, not a path). Nothing in a view is ever called.
+ */
+class OwnPropertyContext extends Mustache.Context {
+  override push(view: unknown): Mustache.Context {
+    return new OwnPropertyContext(view, this);
+  }
+  override lookup(name: string): unknown {
+    return name === '.' ? this.view : lookupOwn(this, name);
+  }
+}
+
+/** The first own value of `name` in a context or, failing that, in its parents (an enclosing section's). */
+function lookupOwn(start: Mustache.Context, name: string): unknown {
+  for (let context: Mustache.Context | undefined = start; context; context = context.parent) {
+    const found = ownValue(context.view, name);
+    if (found.hit) return found.value;
+  }
+  return undefined;
+}
+
 export function renderTemplate(template: string, values: TemplateValues): string {
   const tokens = parse(template);
   const sections = sectionNames(tokens);
-  const view: Record<string, string | number | undefined> = { ...values };
+  const view: Record<string, string | number | undefined> = Object.fromEntries(Object.entries(values));
   // A value that guards a section stays as given, so an absent one hides its section instead of showing "n/a".
   for (const name of valueNames(tokens)) {
-    if (!sections.has(name) && (view[name] === undefined || view[name] === '')) view[name] = 'n/a';
+    if (sections.has(name)) continue;
+    const value = Object.hasOwn(view, name) ? view[name] : undefined;
+    if (value === undefined || value === '') view[name] = 'n/a';
   }
-  return Mustache.render(template, view, undefined, { escape: (text: string) => text });
+  return Mustache.render(template, new OwnPropertyContext(view), undefined, {
+    escape: (text: string) => text,
+  });
 }
 
 /** Placeholder names a template uses, e.g. to validate a policy's templates. */

@@ -22,10 +22,11 @@ import { IncidentLifecycle } from '../domain/lifecycle.ts';
 import type { Outgoing } from '../domain/lifecycle.ts';
 import { deliveriesFor } from '../domain/delivery.ts';
 import type { DeliveryResult } from '../domain/delivery.ts';
-import type { OperationName } from '../domain/operations.ts';
+import type { OperationName, OperationRefusal } from '../domain/operations.ts';
 import { incidentIdFrom } from '../contract/incident-id.ts';
 import {
   OPERATION_LIST,
+  REFUSAL_FAILURE_TYPES,
   alertsReceivedSignal,
   incidentSearchAttributes,
   searchAttributesOf,
@@ -39,8 +40,13 @@ import {
   investigationFinishedSignal,
   playbookFinishedSignal,
   playbookStepSignal,
+  playbookStepsSignal,
 } from '../contract/playbooks.ts';
-import type { PlaybookCommand } from '../domain/playbook.ts';
+import type { InvestigationResult, PlaybookCommand, PlaybookResult } from '../domain/playbook.ts';
+import type { AlertBatch } from '../domain/alert-mapping.ts';
+import type { PlaybookStepReport } from '../contract/playbooks.ts';
+import type { RawValue } from '@temporalio/common';
+import { UndecodableArgument, decodeArgument, rawSignal } from './signal-arguments.ts';
 
 /**
  * Messages go out in one `deliver` activity per step of the incident, beside
@@ -83,6 +89,8 @@ const PATCHES = {
   channelEvents: 'channel-events',
   /** The mapping's playbook (else the initial investigation) runs as a child workflow; engineers run, cancel, approve. */
   playbooks: 'playbooks-run-as-children',
+  /** Signals meet the policy's permissions (update validators always do: their refusals are not in history). */
+  signalPermissions: 'engineer-permissions',
 } as const;
 
 /**
@@ -95,6 +103,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     postsOnSeverityRaise: patched(PATCHES.postsOnSeverityRaise),
     channelEvents: patched(PATCHES.channelEvents),
     playbooks: patched(PATCHES.playbooks),
+    signalPermissions: patched(PATCHES.signalPermissions),
   };
   const tickWhileDraining = patched(PATCHES.tickWhileDraining);
   const { workflowId, namespace } = workflowInfo();
@@ -249,18 +258,31 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       },
       {
         validator: (arg) => {
-          const refusal = run.refusal(op.name, arg);
-          if (refusal) throw ApplicationFailure.nonRetryable(refusal, 'Refused');
+          const refusal = run.refusalOf(op.name, arg);
+          // `Forbidden` when the actor's roles do not permit it (the API answers 403), else `Refused`.
+          if (refusal)
+            throw ApplicationFailure.nonRetryable(refusal.reason, REFUSAL_FAILURE_TYPES[refusal.kind]);
         },
       },
     );
     if (op.signal) {
       // One rule with the update's validator; a refused signal is recorded, never thrown (it would fail the task).
-      setHandler(op.signal, (arg) => {
-        const refusal = run.refusal(op.name, arg);
+      // Its payload is decoded here too (signal-arguments.ts): one the SDK could not decode would fail the task.
+      setHandler(rawSignal(op.signal), (raw) => {
+        const arg = decodeArgument(raw);
+        const refusal: OperationRefusal | undefined =
+          arg instanceof UndecodableArgument
+            ? { kind: 'refused', reason: arg.reason }
+            : run.refusalOf(op.name, arg, 'signal');
         const now = Date.now();
         if (!refusal) apply(op.name, arg, now);
-        else if (run.state) run.record(now, 'rejected', actorOf(arg), `${op.name} refused: ${refusal}`);
+        else if (run.state)
+          run.record(
+            now,
+            'rejected',
+            actorOf(arg),
+            `${op.name} ${refusal.kind === 'forbidden' ? 'forbidden' : 'refused'}: ${refusal.reason}`,
+          );
         else log.warn('signal before the incident opened', { op: op.name });
       });
     }
@@ -269,27 +291,63 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     if (!run.state) throw new Error('the incident has not opened yet');
     return run.state;
   });
-  setHandler(playbookStepSignal, (report) => {
-    if (!run.state) return;
-    run.playbookStep(report, Date.now());
-    dispatch();
-  });
-  setHandler(playbookFinishedSignal, (result) => {
-    if (!run.state) return;
-    run.playbookFinished(result, Date.now());
-    dispatch();
-    publish();
-  });
-  setHandler(investigationFinishedSignal, (result) => {
-    if (!run.state) return;
-    run.investigationFinished(result, Date.now());
-    dispatch();
-  });
-  setHandler(alertsReceivedSignal, (batch) => {
-    run.receiveAlerts(batch, Date.now());
-    dispatch();
-    publish();
-  });
+  /**
+   * The other signals come from this code (the API, the playbook runs), but anyone with access to Temporal can
+   * send them too: an argument that does not decode, or is not of the signal's shape, is recorded as rejected
+   * and dropped, never thrown (a handler's error fails the workflow task, at every retry).
+   */
+  const fromSystem =
+    <T>(name: string, shaped: (arg: unknown) => boolean, handle: (arg: T) => void) =>
+    (raw?: RawValue) => {
+      const arg = decodeArgument(raw);
+      if (!(arg instanceof UndecodableArgument) && shaped(arg)) return handle(arg as T);
+      const problem =
+        arg instanceof UndecodableArgument ? arg.reason : 'the argument is not what the signal carries';
+      log.warn('malformed signal', { signal: name, problem });
+      if (run.state) run.record(Date.now(), 'rejected', 'unknown', `${name} refused: ${problem}`);
+    };
+  setHandler(
+    rawSignal(playbookStepSignal),
+    fromSystem('playbookStep', isObject, (report: PlaybookStepReport) => {
+      if (!run.state) return;
+      run.playbookStep(report, Date.now());
+      dispatch();
+    }),
+  );
+  setHandler(
+    rawSignal(playbookStepsSignal),
+    fromSystem('playbookSteps', isObjectList, (reports: PlaybookStepReport[]) => {
+      if (!run.state) return;
+      const now = Date.now();
+      for (const report of reports) run.playbookStep(report, now);
+      dispatch();
+    }),
+  );
+  setHandler(
+    rawSignal(playbookFinishedSignal),
+    fromSystem('playbookFinished', isObject, (result: PlaybookResult) => {
+      if (!run.state) return;
+      run.playbookFinished(result, Date.now());
+      dispatch();
+      publish();
+    }),
+  );
+  setHandler(
+    rawSignal(investigationFinishedSignal),
+    fromSystem('investigationFinished', isObject, (result: InvestigationResult) => {
+      if (!run.state) return;
+      run.investigationFinished(result, Date.now());
+      dispatch();
+    }),
+  );
+  setHandler(
+    rawSignal(alertsReceivedSignal),
+    fromSystem('alertsReceived', isAlertBatch, (batch: AlertBatch) => {
+      run.receiveAlerts(batch, Date.now());
+      dispatch();
+      publish();
+    }),
+  );
 
   for (const batch of input.pendingBatches ?? []) run.receiveAlerts(batch, Date.now());
   run.openDeclared(Date.now());
@@ -361,10 +419,24 @@ function causeOf(err: unknown): string {
   return String(err);
 }
 
+/** Who a signal says acted, as the timeline records it: a string, cut short (the signal is untrusted). */
 function actorOf(arg: unknown): string {
-  return typeof arg === 'object' && arg !== null && typeof (arg as { by?: unknown }).by === 'string'
-    ? (arg as { by: string }).by
-    : 'unknown';
+  const by: unknown =
+    typeof arg === 'object' && arg !== null && !Array.isArray(arg) ? (arg as { by?: unknown }).by : undefined;
+  if (typeof by !== 'string' || by === '') return 'unknown';
+  return by.length > 64 ? `${by.slice(0, 64)}…` : by;
+}
+
+function isObject(arg: unknown): boolean {
+  return typeof arg === 'object' && arg !== null && !Array.isArray(arg);
+}
+
+function isObjectList(arg: unknown): boolean {
+  return Array.isArray(arg) && arg.every(isObject);
+}
+
+function isAlertBatch(arg: unknown): boolean {
+  return isObject(arg) && Array.isArray((arg as { alerts?: unknown }).alerts);
 }
 
 function continueAfter(input: IncidentInput): number {

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { alertmanagerPayload } from '../support/alerts.ts';
+import { ALICE_ALSO_LEADS, policyFileWith } from '../support/policy.ts';
 import { startStack } from '../support/stack.ts';
 import type { Stack } from '../support/stack.ts';
 import { startTestDevServer } from '../support/temporal.ts';
@@ -21,6 +22,8 @@ beforeAll(async () => {
     name: 'e2e-page',
     workflowBundle: await workflowBundle(),
     slackChannels: ['#pno-incidents', '#pno-leadership', '#pno-critical-alerts'],
+    // Alice resolves a P1 here: she is also the engineering lead (the policy's permissions).
+    env: { INCIDENT_CONFIG: policyFileWith(ALICE_ALSO_LEADS) },
   });
 });
 

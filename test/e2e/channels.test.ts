@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { alertmanagerPayload } from '../support/alerts.ts';
 import { eventually } from '../support/eventually.ts';
+import { ALICE_ALSO_LEADS, policyFileWith } from '../support/policy.ts';
 import { PagerDutyStandIn } from '../support/pagerduty-server.ts';
 import { SmtpSink } from '../support/smtp-sink.ts';
 import { startStack } from '../support/stack.ts';
@@ -54,6 +55,8 @@ beforeAll(async () => {
       SMTP_URL: smtpUrl,
       SLACK_SIGNING_SECRET: SIGNING_SECRET,
       INCIDENT_TOKEN_ALICE: `alice-${randomUUID()}`,
+      // Alice resolves a P1 here: she is also the engineering lead (the policy's permissions).
+      INCIDENT_CONFIG: policyFileWith(ALICE_ALSO_LEADS),
     },
   });
 });
@@ -130,8 +133,9 @@ describe('channels, end to end', () => {
       '+15550100001',
     ]);
 
-    // One thread per channel: the first report opens it, with Block Kit and the incident's buttons.
-    const reports = stack.slack.postLog.items.filter((p) => p.text.includes(id));
+    // One thread per channel: the first report opens it, with Block Kit and the incident's buttons (the
+    // playbook's notice, here a dry run's with no cluster, is a reply in that thread).
+    const reports = stack.slack.postLog.items.filter((p) => p.text.includes(id) && p.threadTs === undefined);
     expect(reports.map((p) => p.channel).sort()).toEqual(['#pno-incidents', '#pno-leadership']);
     for (const report of reports) {
       expect(report.threadTs).toBeUndefined();

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { eventually } from '../support/eventually.ts';
+import { ALICE_ALSO_LEADS, policyFileWith } from '../support/policy.ts';
 import { startStack } from '../support/stack.ts';
 import type { Stack } from '../support/stack.ts';
 import { startTestDevServer } from '../support/temporal.ts';
@@ -14,6 +15,7 @@ const TOKENS = {
   alice: `alice-${randomUUID()}`,
   carol: `carol-${randomUUID()}`,
   dave: `dave-${randomUUID()}`,
+  grace: `grace-${randomUUID()}`,
 };
 
 let server: Awaited<ReturnType<typeof startTestDevServer>>;
@@ -29,6 +31,9 @@ beforeAll(async () => {
       INCIDENT_TOKEN_ALICE: TOKENS.alice,
       INCIDENT_TOKEN_CAROL: TOKENS.carol,
       INCIDENT_TOKEN_DAVE: TOKENS.dave,
+      INCIDENT_TOKEN_GRACE: TOKENS.grace,
+      // Alice assigns a commander and resolves a P1 here: she is also the engineering lead.
+      INCIDENT_CONFIG: policyFileWith(ALICE_ALSO_LEADS),
     },
   });
 });
@@ -101,6 +106,20 @@ describe('engineers run a whole incident', () => {
       rootCause: 'bad deploy',
     });
     expect(early.status).toBe(409);
+    // Grace (development team) may do neither: 403, naming who may.
+    const notHers = await call('POST', `/api/incidents/${id}/commander`, TOKENS.grace, {
+      commander: 'grace',
+    });
+    expect(notHers.status).toBe(403);
+    expect(notHers.body.error).toMatchObject({
+      code: 'FORBIDDEN',
+      message: expect.stringContaining(
+        'only engineering-lead or incident-commander or vp-engineering or cto may',
+      ),
+    });
+    expect(
+      (await call('POST', `/api/incidents/${id}/resolve`, TOKENS.grace, { rootCause: 'x' })).status,
+    ).toBe(403);
     await call('POST', `/api/incidents/${id}/commander`, TOKENS.alice, { commander: 'carol' });
     await call('POST', `/api/incidents/${id}/security`, TOKENS.dave, {
       finding: 'no data exposed',
@@ -147,6 +166,13 @@ describe('engineers run a whole incident', () => {
     expect(await cli('severity', id, 'P1', '--by', 'alice')).toMatchObject({
       severity: 'P1',
       escalationLevel: 1,
+    });
+    const lowered = await run('bin/incident', ['severity', id, 'P3', '--by', 'grace', '--json'], {
+      env: stack.env,
+    }).catch((e: { code: number; stdout: string }) => e);
+    expect((lowered as { code: number }).code).toBe(1);
+    expect(JSON.parse((lowered as { stdout: string }).stdout)).toMatchObject({
+      error: { code: 'FORBIDDEN', message: expect.stringContaining('lower the severity of a P1 incident') },
     });
     expect(await cli('escalate', id, '--by', 'alice', '--reason', 'need the lead')).toMatchObject({
       escalationLevel: 2,

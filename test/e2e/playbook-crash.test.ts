@@ -22,6 +22,7 @@ import { eventually } from '../support/eventually.ts';
 import { APP, configMapOf, replicaSetsOf } from '../support/kube-fixtures.ts';
 import {
   IMAGE_V2,
+  activityCalls,
   IMAGE_V3,
   adminKubeConfig,
   deploymentFacts,
@@ -34,7 +35,7 @@ import {
   terminateCase,
   timelineSteps,
 } from '../support/playbook-world.ts';
-import type { Case, World } from '../support/playbook-world.ts';
+import type { ActivityCall, Case, World } from '../support/playbook-world.ts';
 import { SlackStandIn } from '../support/slack-server.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -175,7 +176,12 @@ describe('the worker dies between the scale-up and the rollback', () => {
       180_000,
     );
     const afterRollback = await deploymentFacts(world, c.namespace);
-    expect(afterRollback).toMatchObject({
+    const why = () =>
+      activityCalls(world, playbookRunId(acted.id, 1)).then(
+        (calls) =>
+          `the cluster after the new worker's rollback; steps ${stepIds(acted).join(' ')}; calls:\n${describeCalls(calls)}`,
+      );
+    expect(afterRollback, await why()).toMatchObject({
       replicas: target,
       images: [IMAGE_V2],
       revision: before.revision + 1,
@@ -217,32 +223,19 @@ describe('the worker dies between the scale-up and the rollback', () => {
     expect(state.status).toBe('mitigated');
     expect(state.severity).toBe('P1');
 
-    // The run's history: one scale (perhaps retried after the crash, with the same target), one rollback.
-    const events = (await world.client.workflow.getHandle(runId).fetchHistory()).events ?? [];
-    const scheduled = (name: string) =>
-      events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name);
-    expect(scheduled('scaleTo')).toHaveLength(1);
-    expect(scheduled('rollbackTo')).toHaveLength(1);
-    const scaleInput = scheduled('scaleTo')[0]?.activityTaskScheduledEventAttributes?.input?.payloads?.[0];
-    expect(payload(scaleInput)).toMatchObject({ replicas: target });
-    // Either the scale's completion reached the server before the kill (attempt 1 changed the cluster), or
-    // it did not and the new worker's retry found the target already there and changed nothing.
-    const scaleId = String(scheduled('scaleTo')[0]?.eventId);
-    const ofScale = (e: (typeof events)[number]) =>
-      String(
-        e.activityTaskStartedEventAttributes?.scheduledEventId ??
-          e.activityTaskCompletedEventAttributes?.scheduledEventId,
-      ) === scaleId;
-    const attempt = events.find((e) => e.activityTaskStartedEventAttributes && ofScale(e))
-      ?.activityTaskStartedEventAttributes?.attempt;
-    const scaled = payload(
-      events.find((e) => e.activityTaskCompletedEventAttributes && ofScale(e))
-        ?.activityTaskCompletedEventAttributes?.result?.payloads?.[0],
-    );
-    expect(scaled).toMatchObject(
-      (attempt ?? 1) > 1
-        ? { changed: false, replicasBefore: target, replicasAfter: target }
-        : { changed: true, replicasBefore: before.replicas, replicasAfter: target },
+    // The run's history: one scale (perhaps run again after the crash, with the same target), one rollback.
+    const calls = await activityCalls(world, runId);
+    const scales = calls.filter((call) => call.name === 'scaleTo');
+    expect(scales, describeCalls(calls)).toHaveLength(1);
+    expect(calls.filter((call) => call.name === 'rollbackTo')).toHaveLength(1);
+    const [scale] = scales;
+    if (scale?.input !== undefined) expect(scale.input).toMatchObject({ replicas: target });
+    // Either the scale's outcome reached the server before the kill (the first attempt changed the cluster),
+    // or it did not and the new worker's retry found the target already there and changed nothing.
+    expect(scale?.result).toMatchObject(
+      scale?.attempt === 1 && scale.result && (scale.result as { changed?: boolean }).changed
+        ? { changed: true, replicasBefore: before.replicas, replicasAfter: target }
+        : { changed: false, replicasBefore: target, replicasAfter: target },
     );
 
     // Nothing moved since: the replica count is the one computed before the crash, not +2 again.
@@ -254,7 +247,12 @@ describe('the worker dies between the scale-up and the rollback', () => {
   }, 420_000);
 });
 
-/** A JSON payload of the run's history, decoded. */
-function payload(p: { data?: Uint8Array | null } | null | undefined): unknown {
-  return JSON.parse(Buffer.from(p?.data ?? new Uint8Array()).toString('utf8')) as unknown;
+/** A run's activity calls, one a line, for failure messages. */
+function describeCalls(calls: ActivityCall[]): string {
+  return calls
+    .map(
+      (call) =>
+        `${call.local ? 'local ' : ''}${call.name} attempt ${call.attempt}: ${JSON.stringify(call.input ?? null)} → ${JSON.stringify(call.failure ?? call.result ?? null)}`,
+    )
+    .join('\n');
 }

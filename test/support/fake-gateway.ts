@@ -8,7 +8,7 @@ import type {
 } from '../../src/starter/client/incidents.ts';
 import type { OperationName } from '../../src/domain/operations.ts';
 import { IncidentNotFoundError, IncidentRefusedError } from '../../src/starter/client/incidents.ts';
-import { alertGroupWorkflowId } from '../../src/contract/workflow-ids.ts';
+import { alertBatchWorkflowId } from '../../src/contract/workflow-ids.ts';
 
 /** An in-memory IncidentGateway that records what the API asked of Temporal. */
 export class FakeGateway implements IncidentGateway {
@@ -26,7 +26,7 @@ export class FakeGateway implements IncidentGateway {
   ingestAlerts(batch: AlertBatch): Promise<IngestResult> {
     if (this.failWith) return Promise.reject(this.failWith);
     this.batches.push(batch);
-    const workflowId = alertGroupWorkflowId(batch.receiver, batch.groupKey);
+    const workflowId = alertBatchWorkflowId(batch);
     const known = this.groups.get(workflowId);
     if (known) return Promise.resolve({ id: known, workflowId, action: 'signalled' });
     if (!batch.alerts.some((a) => a.status === 'firing')) {

@@ -553,6 +553,78 @@ export function timelineSteps(s: IncidentState, playbook: string): string[] {
     });
 }
 
+/** One activity call of a run, from its history: a task through the server or a local activity's marker. */
+export interface ActivityCall {
+  name: string;
+  local: boolean;
+  /** The attempt that ended it. */
+  attempt: number;
+  /** Only recorded for activities through the server. */
+  input?: unknown;
+  result?: unknown;
+  failure?: { message: string; type?: string; nonRetryable?: boolean };
+}
+
+const decode = (p: { data?: Uint8Array | null } | null | undefined): unknown =>
+  p?.data ? (JSON.parse(Buffer.from(p.data).toString('utf8')) as unknown) : undefined;
+
+/** Every activity call recorded in the history of workflow `workflowId`, in order. */
+export async function activityCalls(world: World, workflowId: string): Promise<ActivityCall[]> {
+  const events = (await world.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const byScheduled = new Map<string, ActivityCall>();
+  const calls: ActivityCall[] = [];
+  for (const e of events) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      const call: ActivityCall = {
+        name: scheduled.activityType?.name ?? '',
+        local: false,
+        attempt: 0,
+        input: decode(scheduled.input?.payloads?.[0]),
+      };
+      byScheduled.set(String(e.eventId), call);
+      calls.push(call);
+    }
+    const started = e.activityTaskStartedEventAttributes;
+    const startedCall = started && byScheduled.get(String(started.scheduledEventId));
+    if (started && startedCall) startedCall.attempt = started.attempt ?? 0;
+    const completed = e.activityTaskCompletedEventAttributes;
+    const completedCall = completed && byScheduled.get(String(completed.scheduledEventId));
+    if (completed && completedCall) completedCall.result = decode(completed.result?.payloads?.[0]);
+    const failed = e.activityTaskFailedEventAttributes;
+    const failedCall = failed && byScheduled.get(String(failed.scheduledEventId));
+    if (failed && failedCall) {
+      const info = failed.failure?.applicationFailureInfo;
+      failedCall.failure = {
+        message: failed.failure?.message ?? '',
+        ...(info?.type ? { type: info.type } : {}),
+        ...(info ? { nonRetryable: info.nonRetryable === true } : {}),
+      };
+    }
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName === 'core_local_activity') {
+      const data = (decode(marker.details?.['data']?.payloads?.[0]) ?? {}) as Record<string, unknown>;
+      const info = marker.failure?.applicationFailureInfo;
+      calls.push({
+        name: [data['activity_type'], data['activityType']].find((n) => typeof n === 'string') ?? '',
+        local: true,
+        attempt: Number(data['attempt'] ?? 0),
+        ...(marker.details?.['result'] ? { result: decode(marker.details['result'].payloads?.[0]) } : {}),
+        ...(marker.failure
+          ? {
+              failure: {
+                message: marker.failure.message ?? '',
+                ...(info?.type ? { type: info.type } : {}),
+                ...(info ? { nonRetryable: info.nonRetryable === true } : {}),
+              },
+            }
+          : {}),
+      });
+    }
+  }
+  return calls;
+}
+
 /**
  * Terminates what a case left running on the dev server (its incident and playbook runs): their worker is
  * gone with the case. Best effort.

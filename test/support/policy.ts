@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parse, stringify } from 'yaml';
 import { parsePolicy } from '../../src/domain/policy.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 
@@ -41,3 +43,23 @@ function merge(base: unknown, patch: unknown): unknown {
 export function policyWith(patch: PolicyPatch): Policy {
   return parsePolicy(merge(loadDefaultDocument(), patch), 'config/default.yaml (patched)');
 }
+
+/**
+ * The real policy file with `patch` merged in (as {@link policyWith}), validated and written to a
+ * temporary file: what a stack's `INCIDENT_CONFIG` points at.
+ */
+export function policyFileWith(patch: PolicyPatch): string {
+  const document = merge(loadDefaultDocument(), patch);
+  parsePolicy(document, 'config/default.yaml (patched)');
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'pno-policy-')), 'policy.yaml');
+  writeFileSync(file, stringify(document));
+  return file;
+}
+
+/**
+ * Alice, the on-call engineer, also the engineering lead: for tests in which she assigns a commander or
+ * resolves a P0/P1 on her own (the policy's `permissions` give those to the lead and the commander).
+ */
+export const ALICE_ALSO_LEADS: PolicyPatch = {
+  people: { alice: { roles: ['on-call-engineer', 'engineering-lead'] } },
+};

@@ -199,7 +199,7 @@ describe('Slack incoming webhook', () => {
     expect(slack.webhookPosts.items).toEqual([
       expect.objectContaining({
         text: 'hello',
-        blocks: [{ type: 'section', text: { type: 'mrkdwn', text: '*hello*' } }],
+        blocks: [{ type: 'section', text: { type: 'mrkdwn', text: '*hello*', verbatim: true } }],
       }),
     ]);
   });

@@ -28,6 +28,12 @@ const policy = policyWith({
   links: { webUi: 'https://temporal.example.com/' },
   playbooks: { enabled: false },
 });
+/** The same, with alice also the engineering lead: she may assign a commander and resolve a P0/P1 (`permissions`). */
+const leadPolicy = policyWith({
+  links: { webUi: 'https://temporal.example.com/' },
+  playbooks: { enabled: false },
+  people: { alice: { roles: ['on-call-engineer', 'engineering-lead'] } },
+});
 const WORKFLOW_ID = 'alertgroup-1234';
 const NAMESPACE = 'incidents-prod';
 const LINK = `https://temporal.example.com/namespaces/${NAMESPACE}/workflows/${WORKFLOW_ID}`;
@@ -302,7 +308,7 @@ describe('engineers', () => {
   });
 
   it('refuses an unknown engineer, bad input and any operation on a resolved incident', () => {
-    const { run } = opened([P2_ALERT]);
+    const { run } = opened([P2_ALERT], { policy: leadPolicy });
     expect(run.refusal('acknowledge', { by: 'mallory' })).toBe(
       'unknown engineer "mallory": not a person in the policy',
     );
@@ -406,7 +412,7 @@ describe('engineers', () => {
   });
 
   it('a P0 resolves only with a commander and a security evaluation; the notice names the incident', () => {
-    const { run } = opened([P0_ALERT]);
+    const { run } = opened([P0_ALERT], { policy: leadPolicy });
     run.apply('acknowledge', { by: 'alice' }, T0 + M);
     // PagerDuty hears of it: the page of the on-call engineer's role is acknowledged there too.
     expect(recipients(run.outbox.splice(0))).toEqual(['pager acknowledge on-call-engineer']);
@@ -449,7 +455,7 @@ describe('engineers', () => {
   });
 
   it('a snapshot from before resolveRequires was a field still needs the P0 commander (the procedures value)', () => {
-    const old = structuredClone(policy);
+    const old = structuredClone(leadPolicy);
     delete old.severities.P0.resolveRequires;
     const { run } = opened([P0_ALERT], { policy: old });
     expect(run.refusal('resolve', { by: 'alice', rootCause: 'x' })).toMatch(/needs an incident commander/);

@@ -122,16 +122,10 @@ describe('POST /webhooks/alertmanager', () => {
       'alerts.0.labels.alertname',
     ],
     [
-      'huge label',
-      { alerts: [{ ...alertmanagerPayload().alerts[0], labels: { a: 'x'.repeat(5000) } }] },
-      'alerts.0.labels.a',
+      'annotations not an object',
+      { alerts: [{ ...alertmanagerPayload().alerts[0], annotations: ['a'] }] },
+      'alerts.0.annotations',
     ],
-    [
-      'lone surrogate',
-      { alerts: [{ ...alertmanagerPayload().alerts[0], labels: { a: 'x\ud800' } }] },
-      'alerts.0.labels.a',
-    ],
-    ['NUL in groupKey', { groupKey: 'a\u0000b' }, 'groupKey'],
     [
       'duplicate fingerprints',
       { alerts: [alertmanagerPayload().alerts[0], alertmanagerPayload().alerts[0]] },
@@ -155,9 +149,12 @@ describe('POST /webhooks/alertmanager', () => {
     expect(gateway.batches).toHaveLength(0);
   });
 
+  // A huge label, a lone surrogate, a NUL: accepted, cut and noted (webhook-ingestion.test.ts, item 3).
+
   it('answers 413 to a body over the size limit', async () => {
     const { post, gateway } = setup();
-    const huge = alertmanagerPayload({ alerts: [{ annotations: { description: 'x'.repeat(2_000_000) } }] });
+    // Over (maxAlertsPerGroup + 4) × maxAlertBytes: a group far outside the documented limits.
+    const huge = alertmanagerPayload({ alerts: [{ annotations: { description: 'x'.repeat(17_000_000) } }] });
     const res = await post(huge);
     expect(res.statusCode).toBe(413);
     expect(gateway.batches).toHaveLength(0);
@@ -190,7 +187,7 @@ describe('POST /webhooks/alertmanager', () => {
       fc.record({ key: fc.constantFrom(...Object.keys(valid)), value: fc.anything() }),
       fc.record({ key: fc.constant('alerts'), value: fc.array(fc.anything(), { maxLength: 3 }) }),
       fc.record({ key: fc.constant('version'), value: fc.string({ unit: 'binary' }) }),
-      // Hostile labels: odd names, oversized or ill-formed values.
+      // Hostile labels: odd names, oversized or ill-formed values (valid now: cut and noted, never refused).
       fc.record({
         key: fc.constant('alerts'),
         value: fc

@@ -1,9 +1,16 @@
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SlackError } from '../../src/activities/channels/slack.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { OPERATIONS, alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts';
+import { playbookFinishedSignal, playbookStepsSignal } from '../../src/contract/playbooks.ts';
+import type { OperationName } from '../../src/domain/operations.ts';
+import { buildApp } from '../../src/starter/api/app.ts';
+import { runCli } from '../../src/starter/cli/index.ts';
+import { TemporalIncidents } from '../../src/starter/client/incidents.ts';
 import { eventually } from '../support/eventually.ts';
 import { policyWith } from '../support/policy.ts';
 import { resolveP0 } from './scenarios.ts';
@@ -16,8 +23,15 @@ import {
 } from '../support/workflow-env.ts';
 import { slackDegradedAtContinueAsNew } from './scenarios.ts';
 
-/** The lifecycle's rules alone: playbooks (and their escalations) are test/workflows/playbooks.test.ts's. */
-const policy = policyWith({ playbooks: { enabled: false } });
+/**
+ * The lifecycle's rules alone: playbooks (and their escalations) are test/workflows/playbooks.test.ts's.
+ * Alice is also the engineering lead here, so she may assign a commander and resolve a P0/P1 (the
+ * policy's `permissions`); the permissions themselves are tested with the real policy below.
+ */
+const policy = policyWith({
+  playbooks: { enabled: false },
+  people: { alice: { roles: ['on-call-engineer', 'engineering-lead'] } },
+});
 const currentEnv = timeSkippingPerTest();
 let env: TestWorkflowEnvironment;
 beforeEach(() => {
@@ -570,6 +584,257 @@ describe('incident workflow: defects of issue 8', () => {
       expect(resolution[0]?.text).toContain(
         `/namespaces/${env.namespace ?? 'default'}/workflows/${handle.workflowId}`,
       );
+    });
+  });
+});
+
+/** The real policy: its `permissions` are the procedures' defaults, and alice is only the on-call engineer. */
+const realPolicy = policyWith({ playbooks: { enabled: false } });
+
+/** The gateway the API and the CLI use, on the test server (which has no visibility list: the run is given). */
+function gatewayFor(handle: WorkflowHandle, incidentId: string): TemporalIncidents {
+  const client = {
+    workflow: {
+      async *list() {
+        yield await Promise.resolve({
+          workflowId: handle.workflowId,
+          runId: '',
+          status: { name: 'RUNNING' },
+          startTime: new Date(),
+        });
+      },
+      getHandle: (id: string, runId?: string) => env.client.workflow.getHandle(id, runId),
+    },
+  } as unknown as Client;
+  expect(incidentId).toMatch(/^INC-/);
+  return new TemporalIncidents(client, 'unused', realPolicy, {
+    maintenance: { activeFor: () => Promise.resolve(undefined) },
+  });
+}
+
+const utf8 = (text: string) => new TextEncoder().encode(text);
+
+describe('incident workflow: who may act (the policy’s permissions)', () => {
+  it('one engineer cannot meet a P0’s gates alone: 403 from the API, exit 1 from the CLI, a signal recorded', async () => {
+    const h = await createHarness(env);
+    await h.run(async () => {
+      const { handle, incidentId } = await startAlertIncident(env, h, realPolicy, [P0_ALERT]);
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      const forbidden = async (op: OperationName, argument: object, roles: string) => {
+        const err = await handle
+          .executeUpdate(OPERATIONS[op].update as UpdateDefinition<IncidentState, [object]>, {
+            args: [{ by: 'alice', ...argument }],
+          })
+          .then(() => undefined)
+          .catch((e: unknown) => e);
+        expect(err, op).toBeInstanceOf(WorkflowUpdateFailedError);
+        const cause = (err as WorkflowUpdateFailedError).cause;
+        expect(cause, op).toBeInstanceOf(ApplicationFailure);
+        expect((cause as ApplicationFailure).type, op).toBe('Forbidden');
+        expect(cause?.message, op).toContain(`only ${roles} may (alice is on-call-engineer`);
+      };
+      await forbidden('changeSeverity', { severity: 'P3' }, 'incident-commander or engineering-lead');
+      await forbidden(
+        'assignCommander',
+        { commander: 'alice' },
+        'engineering-lead or incident-commander or vp-engineering or cto',
+      );
+      await forbidden('recordSecurityEvaluation', { finding: 'none', related: false }, 'security-team');
+      await forbidden('resolve', { rootCause: 'bad deploy' }, 'incident-commander or engineering-lead');
+
+      // The same refusal through the API (403) and the CLI (exit 1, FORBIDDEN): the gateway maps it.
+      const gateway = gatewayFor(handle, incidentId);
+      const app = buildApp({
+        policy: realPolicy,
+        incidents: gateway,
+        webhookToken: 'webhook-token',
+        engineerTokens: new Map([['alice-token', 'alice']]),
+      });
+      const res = await app.inject({
+        method: 'POST',
+        url: `/api/incidents/${incidentId}/resolve`,
+        headers: { authorization: 'Bearer alice-token', 'content-type': 'application/json' },
+        payload: { rootCause: 'bad deploy' },
+      });
+      expect(res.statusCode).toBe(403);
+      expect(res.json()).toMatchObject({
+        error: {
+          code: 'FORBIDDEN',
+          message: expect.stringContaining('only incident-commander or engineering-lead may'),
+        },
+      });
+      await app.close();
+      const out: string[] = [];
+      const code = await runCli(['severity', incidentId, 'P3', '--by', 'alice', '--json'], {
+        out: (l) => out.push(l),
+        err: () => undefined,
+        env: { TEMPORAL_ADDRESS: '127.0.0.1:1' },
+        gateway: () => gateway,
+      });
+      expect(code).toBe(1);
+      expect(JSON.parse(out.join('\n'))).toMatchObject({
+        error: { code: 'FORBIDDEN', message: expect.stringContaining('lower the severity of a P0 incident') },
+      });
+
+      // A signal (the web UI) meets the same rule, and its refusal is on the record.
+      await handle.signal(OPERATIONS.resolve.signal, { by: 'alice', rootCause: 'bad deploy' });
+      await env.sleep('1 second');
+      let state = await handle.query(stateQuery);
+      expect(state).toMatchObject({ severity: 'P0', status: 'acknowledged' });
+      expect(state.commander).toBeUndefined();
+      expect(state.securityEvaluation).toBeUndefined();
+      expect(state.timeline.filter((t) => t.kind === 'rejected')).toEqual([
+        expect.objectContaining({
+          actor: 'alice',
+          message: expect.stringContaining('resolve forbidden: alice may not resolve a P0 incident'),
+        }),
+      ]);
+
+      // The roles the procedures name meet the gates: the lead appoints the commander, security evaluates.
+      await handle.executeUpdate(OPERATIONS.assignCommander.update, {
+        args: [{ by: 'bob', commander: 'carol' }],
+      });
+      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
+        args: [{ by: 'dave', finding: 'no breach', related: false }],
+      });
+      state = await handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'carol', rootCause: 'bad deploy' }],
+      });
+      expect(state).toMatchObject({ status: 'resolved', resolvedBy: 'carol', commander: 'carol' });
+      expect(
+        state.timeline
+          .filter((t) => ['commander', 'security_evaluation', 'resolved'].includes(t.kind))
+          .map((t) => t.actor),
+      ).toEqual(['bob', 'dave', 'carol']);
+    });
+  });
+
+  it('an inherited property name is nobody, by update or by signal', async () => {
+    const h = await createHarness(env);
+    await h.run(async () => {
+      const { handle } = await startAlertIncident(env, h, realPolicy, [P2_ALERT]);
+      for (const by of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+        await expect(
+          handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by }] }),
+          by,
+        ).rejects.toMatchObject({
+          cause: { type: 'Refused', message: `unknown engineer "${by}": not a person in the policy` },
+        });
+        await handle.signal(OPERATIONS.acknowledge.signal, { by });
+        await handle.signal(OPERATIONS.resolve.signal, { by, rootCause: 'x' });
+      }
+      await expect(
+        handle.executeUpdate(OPERATIONS.assignCommander.update, {
+          args: [{ by: 'bob', commander: 'constructor' }],
+        }),
+      ).rejects.toMatchObject({
+        cause: { type: 'Refused', message: expect.stringContaining('unknown commander "constructor"') },
+      });
+      await env.sleep('1 second');
+      const state = await handle.query(stateQuery);
+      expect(state.status).toBe('triggered');
+      expect(state.commander).toBeUndefined();
+      expect(state.timeline.filter((t) => t.kind === 'rejected').map((t) => t.actor)).toEqual([
+        'constructor',
+        'constructor',
+        '__proto__',
+        '__proto__',
+        'toString',
+        'toString',
+        'hasOwnProperty',
+        'hasOwnProperty',
+      ]);
+    });
+  });
+
+  it('malformed signals are recorded as rejected, small, and never wedge the run', async () => {
+    const h = await createHarness(env);
+    await h.run(async () => {
+      const { handle } = await startAlertIncident(env, h, realPolicy, [P1_ALERT]);
+      const huge = 'x'.repeat(500_000);
+      const malformed: unknown[] = [
+        null,
+        42,
+        huge,
+        [],
+        { by: {} },
+        { by: huge },
+        { by: ['alice'] },
+        { by: 'alice', rootCause: 7 },
+      ];
+      for (const arg of malformed) await handle.signal(OPERATIONS.resolve.signal, arg as never);
+      // Payloads no JSON decoder reads (`temporal workflow signal --input-meta …`, another SDK's converter).
+      const undecodable = [
+        [{ metadata: { encoding: utf8('json/plain') }, data: utf8('{"by": "alice", oops') }],
+        [{ metadata: { encoding: utf8('binary/protobuf') }, data: utf8('\u0008\u0001') }],
+        // A second argument is never decoded (the handlers take one).
+        [
+          { metadata: { encoding: utf8('json/plain') }, data: utf8('{"by":"mallory"}') },
+          { metadata: { encoding: utf8('no/such-encoding') }, data: utf8('x') },
+        ],
+      ];
+      for (const payloads of undecodable) {
+        await env.client.workflowService.signalWorkflowExecution({
+          namespace: env.namespace ?? 'default',
+          workflowExecution: { workflowId: handle.workflowId },
+          signalName: OPERATIONS.acknowledge.name,
+          input: { payloads },
+          identity: 'a web UI user',
+        });
+      }
+      await handle.signal(OPERATIONS.acknowledge.signal, { by: 'alice' });
+      await env.sleep('1 second');
+      const state = await handle.query(stateQuery);
+      expect(state).toMatchObject({ status: 'acknowledged', acknowledgedBy: 'alice' });
+      const rejected = state.timeline.filter((t) => t.kind === 'rejected');
+      expect(rejected).toHaveLength(malformed.length + undecodable.length);
+      expect(rejected.slice(-undecodable.length).map((t) => t.message)).toEqual([
+        expect.stringContaining(
+          'acknowledge refused: the argument could not be decoded (encoding "json/plain")',
+        ),
+        expect.stringContaining(
+          'acknowledge refused: the argument could not be decoded (encoding "binary/protobuf")',
+        ),
+        expect.stringContaining('acknowledge refused: unknown engineer "mallory"'),
+      ]);
+      // A huge argument is cut short on the record: the state stays far below Temporal's payload limits.
+      for (const entry of rejected) expect(entry.actor.length + entry.message.length).toBeLessThan(300);
+      expect(JSON.stringify(state).length).toBeLessThan(100_000);
+      // The run goes on: its acknowledgment deadline no longer escalates, the time-based one does.
+      await env.sleep('61 minutes');
+      const later = await handle.query(stateQuery);
+      expect(later.notified.map((n) => n.reason)).toContain('time_based');
+      expect(later.notified.map((n) => n.reason)).not.toContain('ack_timeout');
+    });
+  });
+  it('malformed system signals (alerts, playbook reports) sent by hand are recorded as rejected too', async () => {
+    const h = await createHarness(env);
+    await h.run(async () => {
+      const { handle } = await startAlertIncident(env, h, realPolicy, [P1_ALERT]);
+      await handle.signal(alertsReceivedSignal, null as never);
+      await handle.signal(alertsReceivedSignal, { receiver: 'x' } as never);
+      await handle.signal(playbookStepsSignal, [null] as never);
+      await handle.signal(playbookFinishedSignal, 'done' as never);
+      await env.client.workflowService.signalWorkflowExecution({
+        namespace: env.namespace ?? 'default',
+        workflowExecution: { workflowId: handle.workflowId },
+        signalName: alertsReceivedSignal.name,
+        input: { payloads: [{ metadata: { encoding: utf8('json/plain') }, data: utf8('[{') }] },
+        identity: 'a web UI user',
+      });
+      await handle.signal(OPERATIONS.acknowledge.signal, { by: 'alice' });
+      await env.sleep('1 second');
+      const state = await handle.query(stateQuery);
+      expect(state).toMatchObject({ status: 'acknowledged', acknowledgedBy: 'alice' });
+      expect(state.timeline.filter((t) => t.kind === 'rejected').map((t) => t.message)).toEqual([
+        'alertsReceived refused: the argument is not what the signal carries',
+        'alertsReceived refused: the argument is not what the signal carries',
+        'playbookSteps refused: the argument is not what the signal carries',
+        'playbookFinished refused: the argument is not what the signal carries',
+        expect.stringContaining(
+          'alertsReceived refused: the argument could not be decoded (encoding "json/plain")',
+        ),
+      ]);
     });
   });
 });

@@ -390,7 +390,7 @@ describe('high error rate playbook', () => {
     await withIncident(HIGH_ERROR_RATE, d, { attempts: 3 }, async ({ handle }) => {
       const state = await until(handle, finished, '5 seconds');
       expect(state.playbook?.outcome).toBe('failed');
-      expect(state.playbook?.reason).toContain('gave up after 3 attempts');
+      expect(state.playbook?.reason, JSON.stringify(state.playbook)).toContain('gave up after 3 attempts');
       expect(d.count('queryPrometheus')).toBe(3);
     });
   });

@@ -203,6 +203,24 @@ export const SCENARIOS: Scenario[] = [
       return handle;
     },
   },
+  // Recorded before `permissions` existed, with a snapshot that has none: the on-call engineer resolves a
+  // P1 by signal, which the default permissions now refuse (resolving a P1 takes the incident commander or
+  // the engineering lead). Such a run must replay as it went: a signal meets the permissions only in runs
+  // that began with the `engineer-permissions` patch. (Under today's code this run would not close.)
+  {
+    name: 'p1-resolved-by-signal-before-permissions',
+    async run(env, h, policy) {
+      const { permissions: _none, ...snapshot } = policy;
+      const { handle } = await startAlertIncident(env, h, snapshot as Policy, [
+        { labels: { alertname: 'HighLatency', severity: 'critical' } },
+      ]);
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      await env.sleep('5 minutes');
+      await handle.signal(OPERATIONS.resolve.signal, { by: 'alice', rootCause: 'noisy neighbour' });
+      await handle.result();
+      return handle;
+    },
+  },
   {
     // The playbook's run as its incident sees it: child started, step and outcome signals, mitigated.
     name: 'p2-high-error-rate-playbook-recovered',
@@ -213,6 +231,20 @@ export const SCENARIOS: Scenario[] = [
   {
     // The playbook run itself: reads, approval, scale, rollback, circuit breaker, monitoring timers.
     name: 'playbook-high-error-rate-emergency-approved',
+    async run(env, h, policy) {
+      return (await highErrorRateEmergency(env, h, policy)).playbook;
+    },
+  },
+  {
+    // The same incident after 'playbook-local-activities-batched-reports': steps arrive in batches.
+    name: 'p2-high-error-rate-playbook-batched-reports',
+    async run(env, h, policy) {
+      return (await highErrorRateEmergency(env, h, policy)).incident;
+    },
+  },
+  {
+    // The same run with local-activity reads, regular-activity actions and batched reports.
+    name: 'playbook-high-error-rate-local-reads',
     async run(env, h, policy) {
       return (await highErrorRateEmergency(env, h, policy)).playbook;
     },

@@ -4,6 +4,7 @@ import { DeliveryError } from './errors.ts';
 import type { DeliveryErrorOptions } from './errors.ts';
 import { DEFAULT_TIMEOUT_MS, excerpt, parseJson, parseRetryAfter, post, statusFailure } from './http.ts';
 import type { HttpAnswer } from './http.ts';
+import { escapeSlack } from '../../markup.ts';
 import { truncateText } from './text.ts';
 
 /**
@@ -144,6 +145,9 @@ export class SlackApi implements SlackClient {
   async postMessage(message: SlackMessage): Promise<SlackPosted> {
     const body = await this.call('chat.postMessage', {
       ...messageArgs(message),
+      // Our texts are escaped mrkdwn with explicit links: Slack adds no links or mentions of its own.
+      parse: 'none',
+      link_names: false,
       unfurl_links: false,
       unfurl_media: false,
     });
@@ -362,24 +366,27 @@ export class SlackWebhook {
   }
 }
 
-/**
- * Escapes text for mrkdwn: `&`, `<` and `>` are Slack's control characters
- * (`<!channel>` pings everyone, `<http://x|label>` is a link), so any text
- * from outside (alert labels, titles, engineers' updates) goes through this.
- */
-export function escapeSlack(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
+export { escapeSlack };
 
 /** A message text within Slack's limit (40,000 by default), cut with `…` rather than refused. */
 export function capSlackText(text: string, max: number = SLACK_TEXT_MAX): string {
   return truncateText(text, max);
 }
 
-/** A mrkdwn section block whose text fits its 3,000-character limit. */
+/**
+ * A mrkdwn section block whose text fits its 3,000-character limit. `verbatim`: Slack parses nothing in
+ * the text by itself (no plain `@channel` or `@here` mention, no `#channel` or URL made a link); only the
+ * text's own `<…>` sequences count, and untrusted text has none (see escapeSlack).
+ */
 export function sectionBlock(text: string): SlackBlock {
-  return { type: 'section', text: { type: 'mrkdwn', text: capSlackText(text, SLACK_SECTION_TEXT_MAX) } };
+  return {
+    type: 'section',
+    text: { type: 'mrkdwn', text: capSlackText(text, SLACK_SECTION_TEXT_MAX), verbatim: true },
+  };
 }
+
+/** Slack's limit on a message's blocks. */
+export const SLACK_BLOCKS_MAX = 50;
 
 /** Blocks with every text within its limit (section text 3,000, fields 2,000, header 150). */
 export function capBlocks(blocks: readonly SlackBlock[]): SlackBlock[] {

@@ -17,7 +17,15 @@ const MAX_LINK_LENGTH = 1000;
 export function truncateText(text: string, max: number): string {
   if (text.length <= max) return text;
   if (max <= TRUNCATION_MARK.length) return TRUNCATION_MARK.slice(0, Math.max(0, max));
-  let end = max - TRUNCATION_MARK.length;
+  return text.slice(0, safeCut(text, max - TRUNCATION_MARK.length)) + TRUNCATION_MARK;
+}
+
+/**
+ * Where to cut `text` to keep at most `end` code units (`end` itself when it is safe): never inside a
+ * surrogate pair, an HTML entity (`&amp;`) or a Slack `<link|label>`.
+ */
+export function safeCut(text: string, end: number): number {
+  if (end >= text.length) return text.length;
   const code = text.charCodeAt(end - 1);
   if (code >= 0xd800 && code <= 0xdbff) end -= 1;
   let kept = text.slice(0, end);
@@ -26,5 +34,5 @@ export function truncateText(text: string, max: number): string {
   const open = kept.lastIndexOf('<');
   if (open !== -1 && open >= kept.length - MAX_LINK_LENGTH && !kept.slice(open).includes('>'))
     kept = kept.slice(0, open);
-  return kept + TRUNCATION_MARK;
+  return kept.length;
 }

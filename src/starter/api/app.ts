@@ -14,6 +14,11 @@ import { registerWebhookRoutes } from './routes/webhook.ts';
 
 export type { AppDeps } from './http.ts';
 
+/** Default `connectionTimeout`: a connection silent for this long is closed. */
+export const CONNECTION_TIMEOUT_MS = 60_000;
+/** Default `requestTimeout`: a request must be received whole within this. */
+export const REQUEST_TIMEOUT_MS = 120_000;
+
 /**
  * Builds the API (Fastify): the alert webhooks (Alertmanager, Grafana, generic
  * JSON), the engineer API, the provider callbacks engineers act through
@@ -24,16 +29,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const metrics = deps.metrics ?? createMetrics();
   const app = Fastify({
     logger: deps.logger ?? false,
-    bodyLimit: deps.policy.webhook.maxBodyBytes,
+    // The alert webhooks set their own, larger limit (webhook.maxBodyBytes); every other route takes 1 MiB.
+    bodyLimit: 1_048_576,
+    // A client that stops sending (a slow-loris, a stuck proxy) is cut off: no byte for a minute closes the
+    // connection; a request, body included, must arrive within two.
+    connectionTimeout: deps.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS,
+    requestTimeout: deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
     // Fastify's request log line has method, url and remote address, never headers (so never a token).
   });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (err instanceof ApiError) return sendError(reply, err);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       metrics.rejected.inc({ reason: 'too_large' });
+      const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit;
       return sendError(
         reply,
-        new ApiError('PAYLOAD_TOO_LARGE', `body larger than ${deps.policy.webhook.maxBodyBytes} bytes`),
+        new ApiError('PAYLOAD_TOO_LARGE', `body larger than ${limit ?? 'the limit of'} bytes`),
       );
     }
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {

@@ -6,6 +6,8 @@ export const API_ERRORS = {
   BAD_REQUEST: 400,
   INVALID_PAYLOAD: 400,
   UNAUTHORIZED: 401,
+  /** The actor's roles do not permit the operation (the policy's `permissions`). */
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   REFUSED: 409,
   PAYLOAD_TOO_LARGE: 413,

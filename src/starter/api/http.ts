@@ -3,7 +3,12 @@ import type { FastifyReply } from 'fastify';
 import type { z } from 'zod';
 import type { Policy } from '../../domain/policy.ts';
 import { ApiError } from './errors.ts';
-import { IncidentNotFoundError, IncidentRefusedError, isTemporalUnavailable } from '../client/errors.ts';
+import {
+  IncidentForbiddenError,
+  IncidentNotFoundError,
+  IncidentRefusedError,
+  isTemporalUnavailable,
+} from '../client/errors.ts';
 import type { IncidentGateway } from '../client/incidents.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { SlackInteractionClient } from './slack-responder.ts';
@@ -34,8 +39,17 @@ export interface AppDeps {
   publicUrl?: string;
   /** The local outbox's JSON Lines file (INCIDENT_OUTBOX); unset in production, where `/outbox` is 404. */
   outboxFile?: string;
+  /**
+   * The dead-letter file (src/deadletter-file.ts): valid alert deliveries that could not be ingested are kept
+   * there and answered 202. Unset (tests), such a delivery is a 500 that the sender retries.
+   */
+  deadLetterFile?: string;
   /** Webhook requests handled at once before answering 503 (Alertmanager retries 5xx). */
   maxInFlight?: number;
+  /** A connection with no byte received or sent for this long is closed (default 60 s). */
+  connectionTimeoutMs?: number;
+  /** A request must be received whole, body included, within this (default 120 s). */
+  requestTimeoutMs?: number;
   logger?: boolean | object;
   metrics?: ApiMetrics;
 }
@@ -76,6 +90,7 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof IncidentNotFoundError) return new ApiError('NOT_FOUND', err.message);
+  if (err instanceof IncidentForbiddenError) return new ApiError('FORBIDDEN', err.message);
   if (err instanceof IncidentRefusedError) return new ApiError('REFUSED', err.message);
   if (isTemporalUnavailable(err)) {
     return new ApiError('TEMPORAL_UNAVAILABLE', 'Temporal is unreachable; try again', {

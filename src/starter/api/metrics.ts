@@ -28,6 +28,12 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    deadLettered: new Counter({
+      name: 'incident_webhook_deadlettered_total',
+      help: 'Valid alert deliveries that could not be ingested and were kept in the dead-letter file (incident deadletter list), by source and stage',
+      labelNames: ['source', 'stage'] as const,
+      registers: [registry],
+    }),
     latency: new Histogram({
       name: 'incident_webhook_duration_seconds',
       help: 'Webhook handling time',

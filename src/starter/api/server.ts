@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { MissingSecretError, resolveReferences } from '../../secrets.ts';
 import { loadSettingsOrExit } from '../../config.ts';
+import { deadLetterPath } from '../../deadletter-file.ts';
 import type { Settings } from '../../config.ts';
 import type { Policy } from '../../domain/policy.ts';
 import { lazyClient } from '../client/connection.ts';
@@ -60,6 +61,8 @@ export function providerDeps(settings: Settings, env: NodeJS.ProcessEnv) {
     ...(env['PAGERDUTY_WEBHOOK_SECRET'] ? { pagerDutyWebhookSecret: env['PAGERDUTY_WEBHOOK_SECRET'] } : {}),
     ...(env['TWILIO_AUTH_TOKEN'] ? { twilioAuthToken: env['TWILIO_AUTH_TOKEN'] } : {}),
     ...(env['INCIDENT_OUTBOX'] ? { outboxFile: env['INCIDENT_OUTBOX'] } : {}),
+    // Valid alert deliveries that could not be ingested: kept here, `incident deadletter list|replay`.
+    deadLetterFile: deadLetterPath(env),
     publicUrl: publicUrl(settings, env),
     // Resolved when a call is made: a missing bot token fails that answer, not the API's start.
     slack: new SlackResponder({
@@ -105,7 +108,8 @@ async function main(): Promise<void> {
   const settings = loadSettingsOrExit();
   const { app, address } = await startApi(settings);
   console.log(
-    `API listening on ${address} (webhook ${address}/webhooks/alertmanager, status ${address}/status)`,
+    `API listening on ${address} (webhook ${address}/webhooks/alertmanager, status ${address}/status; ` +
+      `dead letters in ${deadLetterPath(process.env)})`,
   );
   const stop = () => void app.close().then(() => process.exit(0));
   process.once('SIGINT', stop);

@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import {
+  IncidentForbiddenError,
   IncidentNotFoundError,
   IncidentRefusedError,
   MaintenanceNotFoundError,
@@ -19,6 +20,8 @@ export const CLI_ERRORS = {
   CONFIG: EXIT.usage,
   NOT_FOUND: EXIT.refused,
   REFUSED: EXIT.refused,
+  /** The actor's roles do not permit it (the policy's `permissions`); the message says which roles may. */
+  FORBIDDEN: EXIT.refused,
   ERROR: EXIT.refused,
   /** `incident outbox` without INCIDENT_OUTBOX: nothing writes a local outbox. */
   OUTBOX_OFF: EXIT.refused,
@@ -53,6 +56,7 @@ export function toCliError(err: unknown, temporalAddress: string | undefined): C
   }
   if (err instanceof IncidentNotFoundError || err instanceof MaintenanceNotFoundError)
     return new CliError('NOT_FOUND', err.message);
+  if (err instanceof IncidentForbiddenError) return new CliError('FORBIDDEN', err.message);
   if (err instanceof IncidentRefusedError || err instanceof MaintenanceRefusedError)
     return new CliError('REFUSED', err.message);
   if (isTemporalUnavailable(err)) {

@@ -6,18 +6,24 @@ import type { Settings } from '../../config.ts';
 import type { IncidentState } from '../../domain/incident.ts';
 import { simulate, simulationSteps } from '../../domain/simulation.ts';
 import { readOutbox } from '../../outbox-file.ts';
+import { appendDeadLetterEvent, deadLetterPath, readDeadLetters } from '../../deadletter-file.ts';
+import { alertSources } from '../api/routes/alert-ingest.ts';
+import { isTemporalUnavailable } from '../client/errors.ts';
 import type { IncidentGateway } from '../client/incidents.ts';
 import type { MaintenanceStore } from '../client/maintenance.ts';
 import { CliError, EXIT, toCliError } from './errors.ts';
 import {
+  deadLetterTable,
   describeIncident,
   describeWindow,
   incidentTable,
   maintenanceTable,
   outboxTable,
+  replayTable,
   simulationTable,
   toJson,
 } from './output.ts';
+import type { ReplayOutcome } from './output.ts';
 import { buildProgram } from './program.ts';
 import type { CliRequest, GlobalOptions } from './program.ts';
 
@@ -41,10 +47,11 @@ export interface CliIo {
   maintenance?: (settings: Settings) => MaintenanceStore;
 }
 
-/** What a command printed: its JSON value and, lazily, its human rendering. */
+/** What a command printed: its JSON value and, lazily, its human rendering; and its exit code (default 0). */
 interface Outcome {
   value: unknown;
   human: () => string;
+  exitCode?: number;
 }
 
 /** Runs one CLI invocation; returns the exit code. Never exits the process. */
@@ -66,9 +73,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       throw err;
     }
     if (!parsed.request) throw new CliError('USAGE', 'missing command');
-    if (parsed.request.command === 'outbox') {
+    if (parsed.request.command === 'outbox' || parsed.request.command === 'deadletter-list') {
       // A local file: no policy, no Temporal.
-      const outcome = await listOutbox(parsed.request.filter, io.env);
+      const outcome =
+        parsed.request.command === 'outbox'
+          ? await listOutbox(parsed.request.filter, io.env)
+          : await listDeadLetters(parsed.request.filter, io.env);
       io.out(json(program) ? toJson(outcome.value) : outcome.human());
       return EXIT.ok;
     }
@@ -79,7 +89,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     const outcome = await execute(parsed.request, settings, io);
     io.out(json(program) ? toJson(outcome.value) : outcome.human());
-    return EXIT.ok;
+    return outcome.exitCode ?? EXIT.ok;
   } catch (err) {
     const error = toCliError(err, settings?.temporal.address);
     io.err(`incident: ${error.message}`);
@@ -92,9 +102,9 @@ function json(program: { opts: () => GlobalOptions }): boolean {
   return program.opts().json === true;
 }
 
-/** Every command but `outbox`, which reads a local file before any settings are loaded. */
+/** Every command but `outbox` and `deadletter list`, which read a local file before any settings are loaded. */
 async function execute(
-  request: Exclude<CliRequest, { command: 'outbox' }>,
+  request: Exclude<CliRequest, { command: 'outbox' | 'deadletter-list' }>,
   settings: Settings,
   io: CliIo,
 ): Promise<Outcome> {
@@ -143,8 +153,81 @@ async function execute(
         return incident(await incidents.declare(request.input));
       case 'operate':
         return incident(await incidents.operate(request.id, request.operation, request.argument));
+      case 'deadletter-replay':
+        return replayDeadLetters(request.ids, settings, incidents, io.env);
     }
   });
+}
+
+/** `incident deadletter list`: the dead-letter file the API writes, newest first. */
+async function listDeadLetters(
+  filter: { status?: 'pending' | 'replayed'; limit: number },
+  env: NodeJS.ProcessEnv,
+): Promise<Outcome> {
+  const file = deadLetterPath(env);
+  const letters = (await readDeadLetters(file, filter)).reverse();
+  return { value: letters, human: () => deadLetterTable(letters, file) };
+}
+
+/**
+ * `incident deadletter replay <id>|--all`: each letter's body through its webhook's mapping and the same
+ * ingestion (signal-with-start on its group's workflow) as when it came in, then marked `replayed` with what
+ * it did, or `replay_failed` with why (it stays pending; exit 1). An unreachable Temporal stops the replay
+ * (exit 3) and marks nothing. Replaying twice is harmless (the group's workflow knows its alerts), but a
+ * letter already replayed is refused by id.
+ */
+async function replayDeadLetters(
+  ids: string[] | 'all',
+  settings: Settings,
+  incidents: IncidentGateway,
+  env: NodeJS.ProcessEnv,
+): Promise<Outcome> {
+  const file = deadLetterPath(env);
+  const letters = await readDeadLetters(file);
+  const chosen =
+    ids === 'all'
+      ? letters.filter((l) => l.status === 'pending')
+      : ids.map((id) => {
+          const letter = letters.find((l) => l.id === id);
+          if (!letter) throw new CliError('NOT_FOUND', `no dead letter ${id} in ${file}`);
+          if (letter.status === 'replayed')
+            throw new CliError(
+              'REFUSED',
+              `${id} was replayed at ${letter.replayedAt ?? '?'} (${letter.result?.action ?? '?'} ${letter.result?.id ?? ''})`.trim(),
+            );
+          return letter;
+        });
+  const sources = alertSources(settings.policy);
+  const outcomes: ReplayOutcome[] = [];
+  for (const letter of chosen) {
+    try {
+      const batch = sources[letter.source](letter.body, letter.at);
+      if (!('alerts' in batch)) throw new Error(`not a valid payload: ${batch.message}`);
+      const result = await incidents.ingestAlerts(batch);
+      await appendDeadLetterEvent(file, {
+        event: 'replayed',
+        id: letter.id,
+        at: new Date().toISOString(),
+        result,
+      });
+      outcomes.push({ id: letter.id, status: 'replayed', result });
+    } catch (err) {
+      if (isTemporalUnavailable(err)) throw err;
+      const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      await appendDeadLetterEvent(file, {
+        event: 'replay_failed',
+        id: letter.id,
+        at: new Date().toISOString(),
+        error,
+      });
+      outcomes.push({ id: letter.id, status: 'failed', error });
+    }
+  }
+  return {
+    value: outcomes,
+    human: () => replayTable(outcomes),
+    exitCode: outcomes.some((o) => o.status === 'failed') ? EXIT.refused : EXIT.ok,
+  };
 }
 
 /** `incident outbox`: the local outbox file the worker writes when a channel has no provider. */

@@ -4,6 +4,7 @@ import type { SimulationStep } from '../../domain/simulation.ts';
 import type { IncidentSummary } from '../client/incidents.ts';
 import type { MaintenanceWindow } from '../../domain/maintenance.ts';
 import type { OutboxEntry } from '../../outbox-file.ts';
+import type { DeadLetterView } from '../../deadletter-file.ts';
 import type { MaintenanceWindowView } from '../client/maintenance.ts';
 
 /**
@@ -94,6 +95,43 @@ export function outboxTable(messages: readonly OutboxEntry[], file: string): str
       const first = (m.subject ?? m.text).split('\n').find((line) => line.trim() !== '') ?? '';
       return `${m.at}  ${m.channel.padEnd(7)} ${m.target}  ${m.incidentId}  ${first.trim()}`;
     })
+    .join('\n');
+}
+
+/** `deadletter list`: one line per letter, newest first: id, time, status, source, group, error. */
+export function deadLetterTable(letters: readonly DeadLetterView[], file: string): string {
+  if (letters.length === 0) return `no dead letters (${file})`;
+  return letters
+    .map((l) => {
+      const group =
+        l.groupKey !== undefined ? `  ${l.receiver ?? ''} ${l.groupKey} (${l.alerts ?? 0} alerts)` : '';
+      const status =
+        l.status === 'replayed'
+          ? `replayed ${l.replayedAt ?? ''}: ${l.result?.action ?? ''} ${l.result?.id ?? ''}`.trim()
+          : `pending${l.failedReplays > 0 ? ` (${l.failedReplays} failed replays: ${l.lastError ?? ''})` : ''}`;
+      const error = l.error.split('\n')[0] ?? '';
+      return `${l.id}  ${l.at}  ${l.source.padEnd(12)} ${l.stage.padEnd(7)} ${status}${group}\n    ${error}`;
+    })
+    .join('\n');
+}
+
+/** What `deadletter replay` did with each letter. */
+export interface ReplayOutcome {
+  id: string;
+  status: 'replayed' | 'failed';
+  result?: { id: string | null; workflowId: string; action: string };
+  error?: string;
+}
+
+/** `deadletter replay`: one line per letter. */
+export function replayTable(outcomes: readonly ReplayOutcome[]): string {
+  if (outcomes.length === 0) return 'no pending dead letters';
+  return outcomes
+    .map((o) =>
+      o.status === 'replayed'
+        ? `${o.id}  replayed: ${o.result?.action ?? ''} ${o.result?.id ?? ''} (${o.result?.workflowId ?? ''})`
+        : `${o.id}  failed again: ${o.error ?? ''}`,
+    )
     .join('\n');
 }
 

@@ -29,6 +29,8 @@ export type CliRequest =
   | { command: 'maintenance-list' }
   | { command: 'maintenance-end'; id: string; by?: string }
   | { command: 'outbox'; filter: { channel?: string; incidentId?: string; limit: number } }
+  | { command: 'deadletter-list'; filter: { status?: 'pending' | 'replayed'; limit: number } }
+  | { command: 'deadletter-replay'; ids: string[] | 'all' }
   | { command: 'operate'; id: string; operation: OperationName; argument: OperationArgs<OperationName> };
 
 /** Options every command takes. */
@@ -88,6 +90,12 @@ function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
     throw new InvalidArgumentError('It must be a whole number of at least 1.');
   return n;
+}
+
+function deadLetterId(value: string): string {
+  if (!/^dl-[0-9a-z]+-[0-9a-f]+$/.test(value))
+    throw new InvalidArgumentError('A dead letter id such as dl-mfx3k2a1-1a2b3c4d (see deadletter list).');
+  return value;
 }
 
 function maintenanceId(value: string): string {
@@ -289,7 +297,52 @@ export function buildProgram(io: ProgramIo, submit: (request: CliRequest) => voi
       });
     });
 
+  addDeadLetter(program, submit);
+
   return program;
+}
+
+/**
+ * `deadletter list|replay`: alert deliveries the webhook accepted (202 `deadlettered`) but could not ingest,
+ * kept in the dead-letter file (INCIDENT_DEADLETTER, else <INCIDENT_DATA_DIR>/deadletter.jsonl).
+ */
+function addDeadLetter(program: Command, submit: (request: CliRequest) => void): void {
+  const deadletter = program
+    .command('deadletter')
+    .description(
+      'alert deliveries the webhook accepted but could not ingest (INCIDENT_DEADLETTER): list and replay them',
+    );
+
+  deadletter
+    .command('list')
+    .description('dead letters, newest first: pending ones and those already replayed')
+    .addOption(
+      new Option('--status <status>', 'only pending or only replayed ones').argParser(
+        choice(['pending', 'replayed'] as const),
+      ),
+    )
+    .addOption(new Option('--limit <n>', 'at most this many').argParser(positiveInteger).default(50))
+    .action((options: { status?: 'pending' | 'replayed'; limit: number }) => {
+      submit({
+        command: 'deadletter-list',
+        filter: { limit: options.limit, ...(options.status ? { status: options.status } : {}) },
+      });
+    });
+
+  const replay = deadletter
+    .command('replay')
+    .description(
+      "submit dead letters again through the webhook's ingestion path, and mark each one replayed (exit 1 if one fails again)",
+    )
+    .addArgument(new Argument('[id]', 'the dead letter (dl-…)').argParser(deadLetterId))
+    .option('--all', 'every pending dead letter, oldest first');
+  replay.action((id: string | undefined, options: { all?: boolean }) => {
+    if (id !== undefined && options.all)
+      replay.error('give a dead letter id or --all, not both', { exitCode: EXIT.usage });
+    if (id === undefined && !options.all)
+      replay.error('missing dead letter id (or --all)', { exitCode: EXIT.usage });
+    submit({ command: 'deadletter-replay', ids: id === undefined ? 'all' : [id] });
+  });
 }
 
 /**

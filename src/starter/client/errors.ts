@@ -15,6 +15,17 @@ export class IncidentRefusedError extends Error {
   }
 }
 
+/**
+ * The workflow refused an operation because the actor's roles do not permit it (the policy's
+ * `permissions`; the validator's failure type `Forbidden`). A refusal still, for callers that only say why.
+ */
+export class IncidentForbiddenError extends IncidentRefusedError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IncidentForbiddenError';
+  }
+}
+
 /** The maintenance workflow refused a window or its end (its validator's reason). */
 export class MaintenanceRefusedError extends Error {
   constructor(message: string) {

@@ -1,7 +1,7 @@
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import type { AlertBatch } from '../../domain/alert-mapping.ts';
-import { seedIncident } from '../../domain/alert-mapping.ts';
+import { seedIncident, splitAlertBatch } from '../../domain/alert-mapping.ts';
 import type { IncidentState, IncidentStatus } from '../../domain/incident.ts';
 import type { Declaration } from '../../domain/lifecycle.ts';
 import type { OperationName } from '../../domain/operations.ts';
@@ -14,22 +14,23 @@ import {
   IncidentSeverityAttribute,
   IncidentStatusAttribute,
   OPERATIONS,
+  REFUSAL_FAILURE_TYPES,
   alertsReceivedSignal,
   searchAttributesOf,
 } from '../../contract/messages.ts';
 import type { IncidentInput, OperationArgs } from '../../contract/messages.ts';
-import { alertGroupWorkflowId, declaredWorkflowId } from '../../contract/workflow-ids.ts';
+import { alertBatchWorkflowId, declaredWorkflowId } from '../../contract/workflow-ids.ts';
 import {
   findIncidentWorkflow,
   newIncidentId,
   readIncidentState,
   signalWithStartIncident,
 } from './temporal.ts';
-import { IncidentNotFoundError, IncidentRefusedError } from './errors.ts';
+import { IncidentForbiddenError, IncidentNotFoundError, IncidentRefusedError } from './errors.ts';
 import { TemporalMaintenance } from './maintenance.ts';
 import type { MaintenanceLookup } from './maintenance.ts';
 
-export { IncidentNotFoundError, IncidentRefusedError };
+export { IncidentForbiddenError, IncidentNotFoundError, IncidentRefusedError };
 
 /** An incident as `incident list` shows it. */
 export interface IncidentSummary {
@@ -65,6 +66,12 @@ export interface IncidentGateway {
 }
 
 const RUN_CACHE_LIMIT = 10_000;
+
+/**
+ * The most one alert signal carries (JSON bytes): Temporal refuses a payload over 2 MB and warns over 512 KiB,
+ * so a larger group is sent as several signals (`splitAlertBatch`).
+ */
+export const SIGNAL_MAX_BYTES = 512 * 1024;
 
 export interface TemporalIncidentsOptions {
   deadlines?: { ingestMs: number; readinessMs: number };
@@ -103,14 +110,22 @@ export class TemporalIncidents implements IncidentGateway {
   }
 
   private async ingest(batch: AlertBatch): Promise<IngestResult> {
-    const workflowId = alertGroupWorkflowId(batch.receiver, batch.groupKey);
+    const workflowId = alertBatchWorkflowId(batch);
+    // Temporal refuses a payload over 2 MB: a large group goes as several signals, the first of which opens
+    // the incident as the whole group would (its most severe alert, the one that picks the rule).
+    const [first = batch, ...rest] = splitAlertBatch(batch, SIGNAL_MAX_BYTES);
+    const signalRest = async () => {
+      for (const part of rest)
+        await this.client.workflow.getHandle(workflowId).signal(alertsReceivedSignal, part);
+    };
     if (!batch.alerts.some((a) => a.status === 'firing')) {
       // Resolved alerts update a running incident but never open one.
       const handle = this.client.workflow.getHandle(workflowId);
       try {
         const description = await handle.describe();
         if (description.status.name !== 'RUNNING') return { id: null, workflowId, action: 'ignored' };
-        await handle.signal(alertsReceivedSignal, batch);
+        await handle.signal(alertsReceivedSignal, first);
+        await signalRest();
         return {
           id: await this.incidentOfRun(workflowId, description.runId),
           workflowId,
@@ -122,7 +137,7 @@ export class TemporalIncidents implements IncidentGateway {
         throw err;
       }
     }
-    const seed = seedIncident(this.policy, batch);
+    const seed = seedIncident(this.policy, first);
     const incidentId = newIncidentId();
     // Read by the run only if this call starts one (a running incident keeps the window it opened with).
     const maintenance = await this.maintenance.activeFor(seed.service, Date.now());
@@ -133,8 +148,9 @@ export class TemporalIncidents implements IncidentGateway {
       workflowId,
       input,
       { incidentId, severity: seed.severity, service: seed.service, summary: seed.title },
-      batch,
+      first,
     );
+    await signalRest();
     if (result.started) {
       this.remember(result.runId, incidentId);
       return { id: incidentId, workflowId, action: 'started' };
@@ -243,7 +259,10 @@ export class TemporalIncidents implements IncidentGateway {
         .executeUpdate(OPERATIONS[operation].update, { args: [argument] });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
-        throw new IncidentRefusedError(err.cause instanceof Error ? err.cause.message : err.message);
+        const message = err.cause instanceof Error ? err.cause.message : err.message;
+        const forbidden =
+          err.cause instanceof ApplicationFailure && err.cause.type === REFUSAL_FAILURE_TYPES.forbidden;
+        throw forbidden ? new IncidentForbiddenError(message) : new IncidentRefusedError(message);
       }
       throw err;
     }

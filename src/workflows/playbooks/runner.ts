@@ -2,16 +2,19 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  TemporalFailure,
   condition,
   getExternalWorkflowHandle,
   isCancellation,
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
 import type { PlaybookActivities } from '../../activities/playbooks/index.ts';
 import { NON_RETRYABLE_PLAYBOOK_ERRORS } from '../../domain/cluster.ts';
 import type { PlaybookEnvironment } from '../../domain/cluster.ts';
@@ -33,17 +36,40 @@ import {
   playbookFinishedSignal,
   playbookStepSignal,
   playbookStepsQuery,
+  playbookStepsSignal,
 } from '../../contract/playbooks.ts';
+import type { PlaybookStepReport } from '../../contract/playbooks.ts';
+import { decodeArgument, rawSignal } from '../signal-arguments.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
- * Step reports reach the incident in the order the steps were recorded: each signal is sent once the one
- * before was delivered. Signals sent in one workflow task are separate commands that the server may
- * deliver in any order (seen on a dev server: `settle` before `wait_for_ready`), and the incident lists
- * steps as they arrive. Runs begun before this fix replay (and go on) without it.
+ * Runs that began after this change call their activities as local activities (a marker in the run's
+ * history each, no task round trip through the server) and report their steps to the incident in
+ * batches, one signal after the other so they arrive in order (signals sent in one workflow task are
+ * separate commands the server may deliver in any order): before each wait, and with the outcome. A
+ * fraction of the workflow tasks, which are most of a playbook's time when its waits are short. Reads
+ * only: the actions stay activities ({@link ACTIONS}). Runs begun before replay (and go on) with
+ * activities and a signal a step.
  */
-const ORDERED_REPORTS_PATCH = 'playbook-step-reports-in-order';
+const FAST_PATH = 'playbook-local-activities-batched-reports';
+
+/**
+ * The activities that change the cluster go through the server even on the fast path. A local activity's
+ * result is recorded (a marker) only when its workflow task completes: a worker that dies after a local
+ * action ran, before that, leaves no record of the action nor of the reads its target was computed from,
+ * and the next worker reads again and computes a new target from the changed cluster (test/e2e/
+ * playbook-crash.test.ts saw 3 → 5, then 5 → 7). Scheduling the action as an activity completes the
+ * workflow task: the reads' markers and the action's input (its absolute target) are recorded together
+ * before it runs, and a retry after a crash repeats that target.
+ */
+const ACTIONS: ReadonlySet<string> = new Set<keyof PlaybookActivities>([
+  'claimPlaybookRun',
+  'deletePods',
+  'scaleTo',
+  'rollbackTo',
+  'setCircuitBreaker',
+]);
 
 /** Ends a run early with an outcome: a false alarm found, an escalation, a step that could not run. */
 export class PlaybookStop extends Error {
@@ -96,10 +122,11 @@ export class PlaybookRun {
   private readonly decisions = new Map<string, ApprovalDecision>();
   private claimed = false;
   private readonly reports: Promise<void>[] = [];
-  /** Whether reports are sent one after the other ({@link ORDERED_REPORTS_PATCH}). */
-  private readonly ordered: boolean;
-  /** The last report sent or queued (ordered reports). */
+  /** Local activities and batched, ordered reports ({@link FAST_PATH}). */
+  private readonly fast: boolean;
+  /** The last batch sent or queued. */
   private sent: Promise<void> = Promise.resolve();
+  private readonly unreported: PlaybookStepReport[] = [];
 
   readonly input: RunInput;
 
@@ -109,8 +136,8 @@ export class PlaybookRun {
     this.settings = input.settings;
     this.target = input.target;
     this.dryRun = input.settings.dryRun;
-    this.ordered = patched(ORDERED_REPORTS_PATCH);
-    this.activities = proxyActivities<PlaybookActivities>({
+    this.fast = patched(FAST_PATH);
+    const options: ActivityOptions = {
       startToCloseTimeout: '1 minute',
       retry: {
         initialInterval: '1 second',
@@ -119,10 +146,27 @@ export class PlaybookRun {
         maximumAttempts: input.settings.attempts,
         nonRetryableErrorTypes: [...NON_RETRYABLE_PLAYBOOK_ERRORS],
       },
+    };
+    const actions = proxyActivities<PlaybookActivities>(options);
+    const reads = this.fast ? proxyLocalActivities<PlaybookActivities>(options) : actions;
+    this.activities = new Proxy(actions, {
+      get: (_target, name) =>
+        (typeof name === 'string' && ACTIONS.has(name) ? actions : reads)[name as keyof PlaybookActivities],
     });
     setHandler(playbookStepsQuery, () => this.steps);
-    setHandler(approvalSignal, (decision) => {
-      this.decisions.set(decision.stepId, decision);
+    // Untrusted like every signal (anyone with Temporal access can send one): a malformed one is logged
+    // and ignored, never allowed to fail the run's task.
+    setHandler(rawSignal(approvalSignal), (raw) => {
+      const decision = decodeArgument(raw) as Partial<ApprovalDecision> | null;
+      if (
+        typeof decision?.stepId !== 'string' ||
+        typeof decision.approve !== 'boolean' ||
+        typeof decision.by !== 'string'
+      ) {
+        log.warn('malformed approval ignored', { runId: this.runId });
+        return;
+      }
+      this.decisions.set(decision.stepId, decision as ApprovalDecision);
     });
   }
 
@@ -158,25 +202,44 @@ export class PlaybookRun {
   }
 
   private report(step: PlaybookStep, pendingApproval?: PendingApproval | null): void {
-    const incident = getExternalWorkflowHandle(this.input.incidentWorkflowId);
     const report = { runId: this.runId, step, ...(pendingApproval !== undefined ? { pendingApproval } : {}) };
-    const send = () =>
-      incident.signal(playbookStepSignal, report).catch((err: unknown) => {
-        log.warn('the incident did not take a step report', { error: String(err) });
-      });
-    if (!this.ordered) {
-      this.reports.push(send());
+    if (this.fast) {
+      this.unreported.push(report);
       return;
     }
+    this.reports.push(
+      getExternalWorkflowHandle(this.input.incidentWorkflowId)
+        .signal(playbookStepSignal, report)
+        .catch((err: unknown) => {
+          log.warn('the incident did not take a step report', { error: String(err) });
+        }),
+    );
+  }
+
+  /** Sends the steps not reported yet in one signal, after the batches before it; not waited for. */
+  flush(): void {
+    if (this.unreported.length === 0) return;
+    const batch = this.unreported.splice(0);
+    const send = () =>
+      getExternalWorkflowHandle(this.input.incidentWorkflowId)
+        .signal(playbookStepsSignal, batch)
+        .catch((err: unknown) => {
+          log.warn('the incident did not take step reports', { error: String(err) });
+        });
     // Never cancelled with the run: a cancelled run's steps (and its `cancelled` step) are still reported.
     this.sent = this.sent.then(() => CancellationScope.nonCancellable(send));
     this.reports.push(this.sent);
   }
 
-  /** Resolves once every step recorded so far has been delivered to the incident (ordered reports). */
+  /** Resolves once every step recorded so far has reached the incident (or failed to). */
   async reported(): Promise<void> {
-    if (!this.ordered) return;
-    await this.sent;
+    this.flush();
+    await Promise.all(this.reports);
+  }
+
+  /** The steps not reported yet, to travel with an outcome (one signal instead of two). */
+  private takeReports(): { reports?: PlaybookStepReport[] } {
+    return this.unreported.length > 0 ? { reports: this.unreported.splice(0) } : {};
   }
 
   /**
@@ -268,6 +331,7 @@ export class PlaybookRun {
       },
       pending,
     );
+    this.flush();
     const answered = await condition(() => this.decisions.has(id), timeout);
     if (!answered) {
       this.record(
@@ -336,6 +400,8 @@ export class PlaybookRun {
   /** A durable wait, recorded (planned only in a dry run once something was planned). */
   async wait(id: string, ms: number, why: string): Promise<void> {
     this.record({ id, kind: 'wait', status: 'done', summary: `wait ${seconds(ms)}: ${why}` });
+    if (this.fast && ms <= 0) return;
+    this.flush();
     await sleep(ms);
   }
 
@@ -355,6 +421,7 @@ export class PlaybookRun {
       const waitedMs = Date.now() - started;
       if (done(value)) return { value, finished: true, waitedMs };
       if (waitedMs >= boundMs) return { value, finished: false, waitedMs };
+      this.flush();
       await sleep(Math.min(this.settings.pollEvery, boundMs - waitedMs));
     }
   }
@@ -364,10 +431,14 @@ export class PlaybookRun {
     try {
       return await call();
     } catch (err) {
-      if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
-      const cause = err.cause;
+      if (isCancellation(err)) throw err;
+      // An activity's failure wraps its cause; a local activity's arrives as the cause itself.
+      const cause =
+        err instanceof ActivityFailure ? err.cause : err instanceof ApplicationFailure ? err : undefined;
+      // A local activity that timed out arrives as a TimeoutFailure; anything else is a bug.
+      if (!cause && !(err instanceof TemporalFailure)) throw err;
       const type = cause instanceof ApplicationFailure ? cause.type : undefined;
-      const message = cause?.message ?? err.message;
+      const message = cause?.message ?? (err as Error).message;
       const why =
         type && (NON_RETRYABLE_PLAYBOOK_ERRORS as readonly string[]).includes(type)
           ? `${type === 'Forbidden' ? '403 ' : ''}${message}`
@@ -400,37 +471,29 @@ export class PlaybookRun {
       reason,
       dryRun: this.dryRun,
       interim: true,
+      ...this.takeReports(),
     };
-    const send = () =>
-      getExternalWorkflowHandle(this.input.incidentWorkflowId)
-        .signal(playbookFinishedSignal, result)
-        .catch((err: unknown) =>
-          log.warn('the incident did not take the interim outcome', { error: String(err) }),
-        );
-    if (!this.ordered) {
-      await send();
-      return;
-    }
-    // After the steps that led to it.
-    this.sent = this.sent.then(() => CancellationScope.nonCancellable(send));
-    this.reports.push(this.sent);
-    await this.sent;
+    await this.sendOutcome(result, this.fast);
   }
 
   /** The result of a finished run, reported to the incident. */
   async finish(result: Omit<PlaybookResult, 'runId' | 'dryRun'>): Promise<PlaybookResult> {
-    const full: PlaybookResult = { ...result, runId: this.runId, dryRun: this.dryRun };
-    await CancellationScope.nonCancellable(async () => {
-      await Promise.all(this.reports);
-      await getExternalWorkflowHandle(this.input.incidentWorkflowId)
-        .signal(playbookFinishedSignal, full)
-        .catch((err: unknown) => log.warn('the incident did not take the outcome', { error: String(err) }));
-    });
+    const full: PlaybookResult = { ...result, runId: this.runId, dryRun: this.dryRun, ...this.takeReports() };
+    await CancellationScope.nonCancellable(() => this.sendOutcome(full, true));
     return full;
+  }
+
+  /** An outcome after every report before it (with the last steps in it, on the fast path). */
+  private async sendOutcome(result: PlaybookResult, afterReports: boolean): Promise<void> {
+    if (afterReports) await Promise.all(this.reports);
+    await getExternalWorkflowHandle(this.input.incidentWorkflowId)
+      .signal(playbookFinishedSignal, result)
+      .catch((err: unknown) => log.warn('the incident did not take the outcome', { error: String(err) }));
   }
 }
 
 export function seconds(ms: number): string {
+  if (ms <= 0) return '0 s';
   if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000} min`;
   return `${Math.round(ms / 100) / 10} s`;
 }

@@ -1,8 +1,17 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { alertBatchWorkflowId } from '../../../contract/workflow-ids.ts';
 import type { AlertBatch } from '../../../domain/alert-mapping.ts';
+import { cutText, toAlertBatch } from '../../../domain/alert-mapping.ts';
+import { webhookPayloadSchema } from '../../../domain/alertmanager.ts';
+import { genericToAlertBatch } from '../../../domain/generic-source.ts';
+import { grafanaPayloadSchema, grafanaToAlertBatch } from '../../../domain/grafana.ts';
+import type { Policy } from '../../../domain/policy.ts';
+import { appendDeadLetter, newDeadLetterId } from '../../../deadletter-file.ts';
+import type { DeadLetter, DeadLetterSource } from '../../../deadletter-file.ts';
+import { isTemporalUnavailable } from '../../client/errors.ts';
 import type { IngestResult } from '../../client/incidents.ts';
 import { ApiError } from '../errors.ts';
-import { basicMatches, bearerMatches, sendError, toApiError } from '../http.ts';
+import { basicMatches, bearerMatches, firstIssue, sendError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
 import type { ApiMetrics } from '../metrics.ts';
 
@@ -32,17 +41,73 @@ class SeenAlerts {
   }
 }
 
-/** A body as an alert batch, or what is wrong with it (a 400 naming the field). */
-export type ToAlertBatch = (body: unknown) => AlertBatch | { field: string; message: string };
+/**
+ * A body as an alert batch, or what is wrong with it (a 400 naming the field). `receivedAt` dates alerts
+ * whose body has no time (the generic source), so that a replayed dead letter keeps its own.
+ */
+export type ToAlertBatch = (
+  body: unknown,
+  receivedAt: string,
+) => AlertBatch | { field: string; message: string };
+
+/**
+ * Each alert webhook's mapping of a body to a batch, through the policy's `alerts` rules: what the routes use
+ * and what `incident deadletter replay` submits a kept body through again.
+ */
+export function alertSources(policy: Policy): Record<DeadLetterSource, ToAlertBatch> {
+  const maxAlerts = policy.webhook.maxAlertsPerGroup;
+  return {
+    alertmanager: (body) => {
+      if ((body as { version?: unknown } | null)?.version === '1')
+        return {
+          field: 'version',
+          message: 'version: "1" is a Grafana Alerting payload; point the contact point at /webhooks/grafana',
+        };
+      const parsed = webhookPayloadSchema.safeParse(body);
+      return parsed.success ? toAlertBatch(policy, parsed.data, maxAlerts) : firstIssue(parsed.error);
+    },
+    grafana: (body) => {
+      const parsed = grafanaPayloadSchema.safeParse(body);
+      return parsed.success ? grafanaToAlertBatch(policy, parsed.data, maxAlerts) : firstIssue(parsed.error);
+    },
+    generic: (body, receivedAt) => genericToAlertBatch(policy, body, receivedAt),
+  };
+}
+
+/**
+ * The alert webhooks' authentication, as an `onRequest` hook: it runs before the body is read, so an
+ * unauthenticated request is a 401 whatever its body (never parsed, however large or malformed).
+ */
+export function webhookAuth(deps: AppDeps, metrics: ApiMetrics): onRequestAsyncHookHandler {
+  // Not `async`: answering from an onRequest hook means returning the reply (Fastify then skips the rest).
+  return (request, reply) => {
+    const auth = request.headers.authorization;
+    const basic = deps.webhookBasicAuth;
+    if (bearerMatches(auth, deps.webhookToken) || (basic && basicMatches(auth, basic)))
+      return Promise.resolve();
+    metrics.rejected.inc({ reason: 'unauthorized' });
+    metrics.latency.observe({ status: '401' }, 0);
+    return Promise.resolve(
+      sendError(reply, new ApiError('UNAUTHORIZED', 'a valid bearer token is required')),
+    );
+  };
+}
+
+/** What the webhook answers for one delivery: `IngestResult`, or where the delivery was kept. */
+type IngestAnswer =
+  IngestResult | { id: null; workflowId: string | null; action: 'deadlettered'; deadLetter: string };
 
 /**
  * The one ingest path of every alert source (Alertmanager, Grafana, generic
- * JSON): the webhook token or basic auth, the source's own parsing, then one
+ * JSON), behind {@link webhookAuth}: the source's own parsing, then one
  * signal-with-start on the group's workflow, so a redelivered group lands in
  * the incident it opened. Answers 202 `{incidents:[{id, workflowId, action}]}`,
- * 400 naming the bad field, 401, and never a 4xx for a valid payload (alert
- * senders drop those): overload and an unreachable Temporal are 503 with
- * Retry-After. One in-flight limit and one set of metrics for all sources.
+ * 400 naming the bad field, and never a 4xx for a valid payload (alert senders
+ * drop those): overload and an unreachable Temporal are 503 with Retry-After,
+ * and a valid delivery that fails otherwise (an internal error, a payload
+ * Temporal refuses) is kept in the dead-letter file and answered 202 with
+ * `action: "deadlettered"`, so it is neither retried for ever nor lost. One
+ * in-flight limit and one set of metrics for all sources.
  */
 export class AlertIngest {
   private readonly deps: AppDeps;
@@ -57,19 +122,23 @@ export class AlertIngest {
     this.maxInFlight = deps.maxInFlight ?? 512;
   }
 
-  async handle(request: FastifyRequest, reply: FastifyReply, toBatch: ToAlertBatch): Promise<FastifyReply> {
+  async handle(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    source: DeadLetterSource,
+    toBatch: ToAlertBatch,
+  ): Promise<FastifyReply> {
     const { deps, metrics } = this;
     const started = performance.now();
     const finish = (status: number) =>
       metrics.latency.observe({ status: String(status) }, (performance.now() - started) / 1000);
-    const auth = request.headers.authorization;
-    const basic = deps.webhookBasicAuth;
-    if (!bearerMatches(auth, deps.webhookToken) && !(basic && basicMatches(auth, basic))) {
-      metrics.rejected.inc({ reason: 'unauthorized' });
-      finish(401);
-      return sendError(reply, new ApiError('UNAUTHORIZED', 'a valid bearer token is required'));
+    const receivedAt = new Date().toISOString();
+    let batch: ReturnType<ToAlertBatch>;
+    try {
+      batch = toBatch(request.body, receivedAt);
+    } catch (err) {
+      return this.deadLetter(request, reply, finish, { source, stage: 'mapping', err, receivedAt });
     }
-    const batch = toBatch(request.body);
     if (!('alerts' in batch)) {
       metrics.rejected.inc({ reason: 'invalid' });
       finish(400);
@@ -86,31 +155,93 @@ export class AlertIngest {
     this.inFlight += 1;
     try {
       metrics.alertsReceived.inc(batch.alerts.length);
-      metrics.deduplicated.inc(this.seen.repeats(`${batch.receiver}\n${batch.groupKey}`, batch.alerts));
+      metrics.deduplicated.inc(this.seen.repeats(alertBatchWorkflowId(batch), batch.alerts));
       const result: IngestResult = await deps.incidents.ingestAlerts(batch);
       metrics.incidents.inc({ action: result.action });
       finish(202);
-      return reply.code(202).send({ incidents: [result] });
+      return await reply.code(202).send({ incidents: [result] satisfies IngestAnswer[] });
     } catch (err) {
-      const apiError = toApiError(err);
-      metrics.rejected.inc({
-        reason: apiError.code === 'TEMPORAL_UNAVAILABLE' ? 'temporal_unavailable' : 'internal',
-      });
-      // Never a 4xx here: alert senders drop a 4xx, and this payload was valid.
-      const answer =
-        apiError.status >= 500
-          ? apiError
-          : new ApiError('TEMPORAL_UNAVAILABLE', apiError.message, { retryAfterSeconds: 5 });
-      if (answer.code === 'INTERNAL') request.log.error({ err }, 'webhook failed');
-      finish(answer.status);
-      return sendError(
-        reply,
-        answer.retryAfterSeconds === undefined
-          ? new ApiError(answer.code, answer.message, { retryAfterSeconds: 5 })
-          : answer,
-      );
+      if (isTemporalUnavailable(err)) {
+        // Retryable, never dead-lettered: Alertmanager retries a 5xx, and the alerts are not lost.
+        metrics.rejected.inc({ reason: 'temporal_unavailable' });
+        finish(503);
+        return sendError(
+          reply,
+          new ApiError('TEMPORAL_UNAVAILABLE', 'Temporal is unreachable; try again', {
+            retryAfterSeconds: 5,
+          }),
+        );
+      }
+      return this.deadLetter(request, reply, finish, { source, stage: 'ingest', err, receivedAt, batch });
     } finally {
       this.inFlight -= 1;
     }
+  }
+
+  /**
+   * Keeps a valid delivery that could not be ingested in the dead-letter file and answers 202
+   * `deadlettered`; when even that fails (no file configured, a full disk), a 500 that the sender retries.
+   */
+  private async deadLetter(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    finish: (status: number) => void,
+    what: {
+      source: DeadLetterSource;
+      stage: DeadLetter['stage'];
+      err: unknown;
+      receivedAt: string;
+      batch?: AlertBatch;
+    },
+  ): Promise<FastifyReply> {
+    const { deps, metrics } = this;
+    const { source, stage, err, receivedAt, batch } = what;
+    const error = cutText(err instanceof Error ? `${err.name}: ${err.message}` : String(err), 2_000);
+    const retry = (message: string) => {
+      metrics.rejected.inc({ reason: 'internal' });
+      finish(500);
+      return sendError(reply, new ApiError('INTERNAL', message, { retryAfterSeconds: 5 }));
+    };
+    if (!deps.deadLetterFile) {
+      request.log.error({ err }, `webhook failed (${stage}); no dead-letter file to keep it in`);
+      return retry('internal error');
+    }
+    const workflowId = batch ? alertBatchWorkflowId(batch) : undefined;
+    const letter: DeadLetter = {
+      id: newDeadLetterId(),
+      at: receivedAt,
+      source,
+      stage,
+      error,
+      ...(batch
+        ? {
+            receiver: cutText(batch.receiver, 256),
+            groupKey: cutText(batch.groupKey, 256),
+            workflowId,
+            alerts: batch.alerts.length,
+          }
+        : {}),
+      body: request.body,
+    };
+    try {
+      await appendDeadLetter(deps.deadLetterFile, letter);
+    } catch (writeErr) {
+      request.log.error({ err, writeErr }, `webhook failed (${stage}) and could not be dead-lettered`);
+      return retry('internal error, and the dead-letter file could not be written');
+    }
+    request.log.error(
+      { err, deadLetter: letter.id },
+      `webhook failed (${stage}); kept as dead letter ${letter.id}`,
+    );
+    metrics.deadLettered.inc({ source, stage });
+    metrics.incidents.inc({ action: 'deadlettered' });
+    finish(202);
+    const answer: IngestAnswer = {
+      id: null,
+      workflowId: workflowId ?? null,
+      action: 'deadlettered',
+      deadLetter: letter.id,
+    };
+    return reply.code(202).send({ incidents: [answer] });
   }
 }

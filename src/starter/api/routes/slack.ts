@@ -7,6 +7,7 @@ import { sendError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
 import type { SlackModal } from '../slack-responder.ts';
 import { verifySlackSignature } from '../verify.ts';
+import { escapeSlack } from '../../../markup.ts';
 
 /**
  * `POST /slack/interactions`: the Slack app's Interactivity Request URL.
@@ -122,7 +123,8 @@ export function registerSlackRoutes(app: FastifyInstance, deps: AppDeps): void {
       request.log.warn('cannot answer a Slack interaction: no response_url or no Slack client');
       return;
     }
-    await deps.slack.respond(responseUrl, { text });
+    // mrkdwn: a refusal may quote what someone wrote (`<!channel>` would be markup).
+    await deps.slack.respond(responseUrl, { text: escapeSlack(text) });
   };
 
   const blockActions = (

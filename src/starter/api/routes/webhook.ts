@@ -1,12 +1,26 @@
-import type { FastifyInstance } from 'fastify';
-import { toAlertBatch } from '../../../domain/alert-mapping.ts';
-import { webhookPayloadSchema } from '../../../domain/alertmanager.ts';
-import { genericToAlertBatch } from '../../../domain/generic-source.ts';
-import { grafanaPayloadSchema, grafanaToAlertBatch } from '../../../domain/grafana.ts';
-import { firstIssue } from '../http.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { webhookBodyLimit } from '../../../domain/alertmanager.ts';
+import { DEAD_LETTER_SOURCES } from '../../../deadletter-file.ts';
 import type { AppDeps } from '../http.ts';
 import type { ApiMetrics } from '../metrics.ts';
-import { AlertIngest } from './alert-ingest.ts';
+import { AlertIngest, alertSources, webhookAuth } from './alert-ingest.ts';
+
+/**
+ * The webhooks' JSON: the language's own parser, which makes `"__proto__"` an ordinary own key (a label may be
+ * called so) and never a prototype; the mapping reads own properties only. Not JSON at all is a 400.
+ */
+function parseJson(
+  _request: FastifyRequest,
+  body: string | Buffer,
+  done: (err: Error | null, body?: unknown) => void,
+): void {
+  try {
+    done(null, JSON.parse(typeof body === 'string' ? body : body.toString('utf8')));
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    done(Object.assign(new Error(`the body is not JSON: ${message}`), { statusCode: 400 }), undefined);
+  }
+}
 
 /**
  * The alert sources, each authenticated, answered and deduplicated alike
@@ -15,35 +29,25 @@ import { AlertIngest } from './alert-ingest.ts';
  * - `POST /webhooks/grafana`: Grafana Alerting's webhook contact point (v1),
  *   its dashboard, panel and silence links kept on the alerts;
  * - `POST /webhooks/generic`: any JSON, read through `sources.generic`.
+ *
+ * The token is checked before the body is read (`onRequest`). Their body limit is the policy's
+ * `webhook.maxBodyBytes`, by default derived from `maxAlertsPerGroup` × `maxAlertBytes`, so no group within
+ * the documented limits is a 413; the other routes keep Fastify's 1 MiB.
  */
 export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps, metrics: ApiMetrics): void {
   const ingest = new AlertIngest(deps, metrics);
-  const { policy } = deps;
-
-  app.post('/webhooks/alertmanager', (request, reply) =>
-    ingest.handle(request, reply, (body) => {
-      if ((body as { version?: unknown } | null)?.version === '1')
-        return {
-          field: 'version',
-          message: 'version: "1" is a Grafana Alerting payload; point the contact point at /webhooks/grafana',
-        };
-      const parsed = webhookPayloadSchema.safeParse(body);
-      return parsed.success
-        ? toAlertBatch(policy, parsed.data, policy.webhook.maxAlertsPerGroup)
-        : firstIssue(parsed.error);
-    }),
-  );
-
-  app.post('/webhooks/grafana', (request, reply) =>
-    ingest.handle(request, reply, (body) => {
-      const parsed = grafanaPayloadSchema.safeParse(body);
-      return parsed.success
-        ? grafanaToAlertBatch(policy, parsed.data, policy.webhook.maxAlertsPerGroup)
-        : firstIssue(parsed.error);
-    }),
-  );
-
-  app.post('/webhooks/generic', (request, reply) =>
-    ingest.handle(request, reply, (body) => genericToAlertBatch(policy, body, new Date().toISOString())),
-  );
+  const sources = alertSources(deps.policy);
+  const bodyLimit = webhookBodyLimit(deps.policy.webhook);
+  const onRequest = webhookAuth(deps, metrics);
+  void app.register((scope, _options, done) => {
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, parseJson);
+    for (const source of DEAD_LETTER_SOURCES) {
+      const toBatch = sources[source];
+      scope.post(`/webhooks/${source}`, { onRequest, bodyLimit }, (request, reply) =>
+        ingest.handle(request, reply, source, toBatch),
+      );
+    }
+    done();
+  });
 }
