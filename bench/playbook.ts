@@ -359,7 +359,7 @@ try {
   const incidents = new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy);
   await awaiting(
     'the worker polling its task queue',
-    async () => worker.hasExited || (await incidents.readiness()).workerPolling,
+    async () => worker.hasExited || (await incidents.workerHealth()).polling,
     180_000,
   );
   if (worker.hasExited) throw new Error(`the worker exited:\n${worker.tail().join('\n')}`);

@@ -1,8 +1,10 @@
 /**
- * `npm start`: the whole system on one machine. Uses the Temporal server at `TEMPORAL_ADDRESS`
- * (default 127.0.0.1:7233) if one answers there, else starts the Temporal CLI's dev server persisting to
- * `$INCIDENT_DATA_DIR/temporal.sqlite` (default `.data/`; web UI on `TEMPORAL_UI_PORT`, default 8233); then
- * runs the worker and the HTTP API (`HOST`, `PORT`) as child processes.
+ * `npm start`: the whole system on one machine. Starts the Temporal CLI's dev server on `TEMPORAL_ADDRESS`
+ * (default 127.0.0.1:7233), persisting to `$INCIDENT_DATA_DIR/temporal.sqlite` (default `.data/`; web UI on
+ * `TEMPORAL_UI_PORT`, default 8233), unless a server answers there: it adopts one only if it started it itself
+ * (a marker in the data dir), and uses another only if `TEMPORAL_ADDRESS` names it, without changing its
+ * retention (scripts/lib/temporal-target.ts: a `kubectl port-forward` to production answers on loopback too).
+ * Then it runs the worker and the HTTP API (`HOST`, `PORT`) as child processes.
  *
  * Ctrl-C / SIGTERM stops the children first (so the worker can finish its tasks against a live server),
  * then the dev server — also one that is still starting. This process exits only once every process it
@@ -16,12 +18,20 @@ import { fileURLToPath } from 'node:url';
 import { startDevServer } from './lib/dev-server.ts';
 import type { DevServer } from './lib/dev-server.ts';
 import { prepareNamespace, waitForTemporal } from './lib/namespace.ts';
+import {
+  parseAddress,
+  planTemporal,
+  removeDevServerMarker,
+  writeDevServerMarker,
+} from './lib/temporal-target.ts';
 import type { ManagedProcess } from './lib/process.ts';
 import { describeExit, startProcess } from './lib/process.ts';
 import { ensureTemporalCli } from './lib/tools/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const address = process.env['TEMPORAL_ADDRESS'] || '127.0.0.1:7233';
+/** A server npm start did not start is used only at an address the user named. */
+const addressNamed = Boolean(process.env['TEMPORAL_ADDRESS']);
 const namespace = process.env['TEMPORAL_NAMESPACE'] || 'default';
 const uiPort = Number(process.env['TEMPORAL_UI_PORT'] || '8233');
 const dataDir = path.resolve(root, process.env['INCIDENT_DATA_DIR'] || '.data');
@@ -90,6 +100,7 @@ async function shutdown(exitCode: number): Promise<void> {
   if (server) {
     say('stopping the Temporal dev server…');
     await server.stop();
+    await removeDevServerMarker(dataDir, server.pid).catch(() => undefined);
   }
   say('stopped');
   process.exit(forcedExitCode ?? exitCode);
@@ -110,55 +121,73 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-function isLoopback(host: string): boolean {
-  return ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host) || host.startsWith('127.');
-}
-
 async function main(): Promise<void> {
   const temporalCli = await ensureTemporalCli();
-  const separator = address.lastIndexOf(':');
-  const host = address.slice(0, separator);
-  const port = Number(address.slice(separator + 1));
-  if (separator < 0 || !Number.isInteger(port))
-    throw new Error(`TEMPORAL_ADDRESS must be host:port, got ${address}`);
+  mkdirSync(dataDir, { recursive: true });
+  const plan = await planTemporal({
+    address,
+    explicit: addressNamed,
+    dataDir,
+    probe: () => waitForTemporal(address, 1_500).catch(() => undefined),
+  });
 
   let uiUrl: string | undefined;
-  if (!isLoopback(host)) {
+  if (plan.kind === 'remote') {
     // A remote cluster (maybe with TLS / API keys): the worker and API connect with their own settings.
     say(`using the Temporal server at ${address} (remote: not started or prepared by npm start)`);
-  } else {
-    const existing = await waitForTemporal(address, 1_500).catch(() => undefined);
-    if (existing) {
-      try {
-        await prepareNamespace(existing, namespace);
-      } finally {
-        await existing.close();
+  } else if (plan.kind === 'foreign') {
+    await plan.connection.close();
+    throw new Error(plan.reason);
+  } else if (plan.kind === 'own' || plan.kind === 'named') {
+    const { connection } = plan;
+    try {
+      if (plan.kind === 'own') {
+        await prepareNamespace(connection, namespace);
+        say(`using the Temporal dev server npm start started earlier at ${address} (pid ${plan.marker.pid})`);
+      } else {
+        // Not ours: what the workflows cannot run without (their search attributes), and nothing else.
+        const prepared = await prepareNamespace(connection, namespace, { retentionDays: null });
+        const added = prepared.addedSearchAttributes;
+        say(
+          `using the Temporal server at ${address} named by TEMPORAL_ADDRESS (not started by npm start: ` +
+            `namespace ${namespace}'s retention left as it is, ${prepared.retentionDays} ` +
+            `day${prepared.retentionDays === 1 ? '' : 's'}` +
+            `${added.length > 0 ? `; registered the search attributes ${added.join(', ')}` : ''})`,
+        );
       }
-      say(`using the Temporal server already running at ${address}`);
-    } else {
-      mkdirSync(dataDir, { recursive: true });
-      const dbFile = path.join(dataDir, 'temporal.sqlite');
-      const shown = path.relative(root, dbFile).startsWith('..') ? dbFile : path.relative(root, dbFile);
-      say(`starting the Temporal dev server on ${address} (state in ${shown})…`);
-      const starting = startDevServer({
-        temporalCli,
-        port,
-        uiPort,
-        dbFile,
-        namespace,
-        detached: true,
-        signal: startAbort.signal,
-        log: (line) => process.stderr.write(`[temporal] ${line}\n`),
-      });
-      serverStarting = starting;
-      server = await starting;
-      uiUrl = `${server.uiUrl}/namespaces/${namespace}/workflows`;
-      void server.exited.then((code) => {
-        if (shuttingDown) return;
-        say(`the Temporal dev server exited unexpectedly (code ${String(code)}); stopping everything`);
-        void shutdown(1);
-      });
+    } finally {
+      await connection.close();
     }
+  } else {
+    const { port } = parseAddress(address);
+    const dbFile = path.join(dataDir, 'temporal.sqlite');
+    const shown = path.relative(root, dbFile).startsWith('..') ? dbFile : path.relative(root, dbFile);
+    say(`starting the Temporal dev server on ${address} (state in ${shown})…`);
+    const starting = startDevServer({
+      temporalCli,
+      port,
+      uiPort,
+      dbFile,
+      namespace,
+      detached: true,
+      signal: startAbort.signal,
+      log: (line) => process.stderr.write(`[temporal] ${line}\n`),
+    });
+    serverStarting = starting;
+    server = await starting;
+    // What lets a later npm start recognise this server as its own (e.g. left running by a crash).
+    await writeDevServerMarker(dataDir, {
+      pid: server.pid,
+      address: server.address,
+      dbFile,
+      startedAt: new Date().toISOString(),
+    });
+    uiUrl = `${server.uiUrl}/namespaces/${namespace}/workflows`;
+    void server.exited.then((code) => {
+      if (shuttingDown) return;
+      say(`the Temporal dev server exited unexpectedly (code ${String(code)}); stopping everything`);
+      void shutdown(1);
+    });
   }
   if (shuttingDown) return; // a Ctrl-C arrived while the server was starting
 

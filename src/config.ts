@@ -16,6 +16,11 @@ export interface Settings {
   policy: Policy;
   host: string;
   port: number;
+  /**
+   * The public status page's own listener (`STATUS_PORT`, else the policy's `statusPage.port`; `STATUS_HOST`,
+   * default `host`). Unset: the main listener serves the status page.
+   */
+  statusPage?: { host: string; port: number };
   temporal: { address: string; namespace: string; taskQueue: string; apiKey?: string; tls: boolean };
 }
 
@@ -85,11 +90,22 @@ export function loadSettings(env: Env = process.env): Settings {
       { path: 'PORT', message: `expected a port number, got "${env['PORT']}"` },
     ]);
   }
+  const policy = applyEnvironment(loadPolicyFile(policyPath), env);
+  const host = env['HOST'] || '127.0.0.1';
+  const statusPort = env['STATUS_PORT'] ? Number(env['STATUS_PORT']) : policy.statusPage.port;
+  if (statusPort !== undefined && (!Number.isInteger(statusPort) || statusPort < 0 || statusPort > 65_535)) {
+    throw new PolicyError('(environment)', [
+      { path: 'STATUS_PORT', message: `expected a port number, got "${env['STATUS_PORT']}"` },
+    ]);
+  }
   return {
     policyPath,
-    policy: applyEnvironment(loadPolicyFile(policyPath), env),
-    host: env['HOST'] || '127.0.0.1',
+    policy,
+    host,
     port,
+    ...(statusPort !== undefined
+      ? { statusPage: { host: env['STATUS_HOST'] || host, port: statusPort } }
+      : {}),
     temporal: temporalSettings(env),
   };
 }

@@ -16,8 +16,21 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Options of {@link prepareNamespace}. */
 export interface PrepareNamespaceOptions {
-  /** Minimum retention of closed workflows, in days. Default {@link DEFAULT_RETENTION_DAYS}. */
-  retentionDays?: number;
+  /**
+   * Minimum retention of closed workflows, in days. Default {@link DEFAULT_RETENTION_DAYS}; `null` leaves the
+   * namespace's retention as it is (a server npm start did not start: see scripts/lib/temporal-target.ts).
+   */
+  retentionDays?: number | null;
+}
+
+/** What {@link prepareNamespace} changed. */
+export interface PreparedNamespace {
+  /** Search attributes it registered (they were missing). */
+  addedSearchAttributes: string[];
+  /** The namespace's retention of closed workflows afterwards, in days (0: none configured). */
+  retentionDays: number;
+  /** The retention before, in days, when it raised it. */
+  raisedRetentionFromDays?: number;
 }
 
 /** gRPC status code NOT_FOUND (grpc-js errors carry the numeric code). */
@@ -31,13 +44,14 @@ function isNotFound(err: unknown): boolean {
  * Registers every key of `incidentSearchAttributes` on `namespace` (skipping those already registered
  * with the same type; a different type is an error, as workflows would fail to upsert it) and raises the
  * namespace's retention of closed workflows to `retentionDays` (35 by default) if it is shorter — the dev
- * server's `default` namespace keeps them only 24 h. Never lowers a longer retention.
+ * server's `default` namespace keeps them only 24 h. Never lowers a longer retention; `retentionDays: null`
+ * leaves it alone. Returns what it changed.
  */
 export async function prepareNamespace(
-  connection: Connection,
+  connection: Pick<Connection, 'workflowService' | 'operatorService'>,
   namespace: string,
   opts: PrepareNamespaceOptions = {},
-): Promise<void> {
+): Promise<PreparedNamespace> {
   // A server that just came up may answer before its namespace registry has loaded the namespace.
   const described = await retryWhileNotFound(() =>
     connection.workflowService.describeNamespace({ namespace }),
@@ -63,15 +77,21 @@ export async function prepareNamespace(
     await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
   }
 
-  const wantedMs = Math.round((opts.retentionDays ?? DEFAULT_RETENTION_DAYS) * DAY_MS);
+  const addedSearchAttributes = Object.keys(missing);
   const currentMs = optionalTsToMs(described.config?.workflowExecutionRetentionTtl) ?? 0;
-  if (currentMs < wantedMs) {
-    await connection.workflowService.updateNamespace({
-      namespace,
-      // Only fields that are set are changed; the rest of the namespace config stays as it is.
-      config: { workflowExecutionRetentionTtl: msNumberToTs(wantedMs) },
-    });
-  }
+  if (opts.retentionDays === null) return { addedSearchAttributes, retentionDays: currentMs / DAY_MS };
+  const wantedMs = Math.round((opts.retentionDays ?? DEFAULT_RETENTION_DAYS) * DAY_MS);
+  if (currentMs >= wantedMs) return { addedSearchAttributes, retentionDays: currentMs / DAY_MS };
+  await connection.workflowService.updateNamespace({
+    namespace,
+    // Only fields that are set are changed; the rest of the namespace config stays as it is.
+    config: { workflowExecutionRetentionTtl: msNumberToTs(wantedMs) },
+  });
+  return {
+    addedSearchAttributes,
+    retentionDays: wantedMs / DAY_MS,
+    raisedRetentionFromDays: currentMs / DAY_MS,
+  };
 }
 
 async function retryWhileNotFound<T>(call: () => Promise<T>, timeoutMs = 15_000): Promise<T> {

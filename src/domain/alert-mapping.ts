@@ -1,3 +1,4 @@
+import { utf8Length } from './utf8.ts';
 import type { Policy } from './policy.ts';
 import { renderTemplate } from './templates.ts';
 import { IMPACTS, SEVERITIES, isSeverity, mostSevere } from './severity.ts';
@@ -216,21 +217,6 @@ function cleanSet(
     );
   }
   return Object.fromEntries([...kept.entries()].sort(([a], [b]) => a - b).map(([, entry]) => entry));
-}
-
-/** UTF-8 length of a string, without an encoder. */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      bytes += 4;
-      i += 1;
-    } else bytes += 3;
-  }
-  return bytes;
 }
 
 /** Bytes of an alert's labels, annotations and links as JSON. */

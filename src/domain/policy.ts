@@ -478,6 +478,17 @@ export const policySchema = z
         components: z
           .array(z.strictObject({ name: z.string().min(1), services: z.array(z.string().min(1)).min(1) }))
           .default([]),
+        /**
+         * Severities whose incidents show without an engineer's public update (as "Investigating" and their
+         * title). Default none: an incident shows once an engineer posts a public update. Security-related
+         * incidents never show.
+         */
+        publicSeverities: z.array(severity).default([]),
+        /**
+         * Serve the status page on its own listener at this port (`STATUS_PORT` overrides it); the main
+         * listener then no longer serves it. Unset: the main listener serves it.
+         */
+        port: z.number().int().min(0).max(65_535).optional(),
       })
       .prefault({}),
     playbooks: playbooksPolicy,

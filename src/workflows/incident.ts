@@ -33,6 +33,7 @@ import {
   stateQuery,
 } from '../contract/messages.ts';
 import type { IncidentInput } from '../contract/messages.ts';
+import { LISTING_MEMO_KEY, listingOf, readListing } from '../contract/listing.ts';
 import {
   INVESTIGATION_WORKFLOW_TYPE,
   PLAYBOOK_WORKFLOW_TYPES,
@@ -91,6 +92,8 @@ const PATCHES = {
   playbooks: 'playbooks-run-as-children',
   /** Signals meet the policy's permissions (update validators always do: their refusals are not in history). */
   signalPermissions: 'engineer-permissions',
+  /** The memo keeps what listings and the status page read (src/contract/listing.ts), upserted when it changes. */
+  listingMemo: 'listing-memo',
 } as const;
 
 /**
@@ -106,6 +109,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     signalPermissions: patched(PATCHES.signalPermissions),
   };
   const tickWhileDraining = patched(PATCHES.tickWhileDraining);
+  const keepsListing = patched(PATCHES.listingMemo);
   const { workflowId, namespace } = workflowInfo();
   const run = new IncidentLifecycle(input, input.policy, { workflowId, namespace, behaviour });
   const inFlight = new Set<Promise<void>>();
@@ -146,15 +150,27 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   let published = incidentSearchAttributes.map((key) => startAttributes.get(key)).join('|');
   let publishedTitle =
     typeof workflowInfo().memo?.['title'] === 'string' ? String(workflowInfo().memo?.['title']) : '';
+  let publishedListing = JSON.stringify(readListing(workflowInfo().memo, undefined) ?? null);
   const publish = () => {
     const state = run.state;
     if (!state) return;
     const attributes = searchAttributesOf(state);
     const key = attributes.map((a) => a.value).join('|');
+    // One memo upsert for whatever changed (a run without the listing patch upserts only its title, as before).
+    const memo: Record<string, unknown> = {};
     if (state.title !== publishedTitle) {
       publishedTitle = state.title;
-      upsertMemo({ title: state.title });
+      memo['title'] = state.title;
     }
+    if (keepsListing) {
+      const listing = listingOf(state);
+      const listed = JSON.stringify(listing);
+      if (listed !== publishedListing) {
+        publishedListing = listed;
+        memo[LISTING_MEMO_KEY] = listing;
+      }
+    }
+    if (Object.keys(memo).length > 0) upsertMemo(memo);
     if (key === published) return;
     published = key;
     upsertSearchAttributes(attributes);

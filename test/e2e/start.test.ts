@@ -10,6 +10,9 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startDevServer } from '../../scripts/lib/dev-server.ts';
+import { waitForTemporal } from '../../scripts/lib/namespace.ts';
+import { DEV_SERVER_MARKER } from '../../scripts/lib/temporal-target.ts';
 import { freePort, isPortFree, waitForPort } from '../../scripts/lib/ports.ts';
 import type { ExitStatus, ManagedProcess } from '../../scripts/lib/process.ts';
 import { startProcess } from '../../scripts/lib/process.ts';
@@ -45,6 +48,7 @@ afterAll(async () => {
 interface Supervisor {
   proc: ManagedProcess;
   ports: { grpc: number; ui: number; api: number };
+  dataDir: string;
   /** Resolves once a line containing `text` was printed; rejects if the supervisor exits first. */
   printed(text: string, timeoutMs?: number): Promise<void>;
   /** Which ports were still taken at the moment the supervisor's exit was seen. */
@@ -79,7 +83,7 @@ async function pidsWithEnv(entry: string): Promise<number[]> {
   return pids;
 }
 
-async function startSupervisor(temporalCli: string): Promise<Supervisor> {
+async function startSupervisor(temporalCli: string, env: NodeJS.ProcessEnv = {}): Promise<Supervisor> {
   const ports = { grpc: await freePort(), ui: await freePort(), api: await freePort() };
   const dataDir = await mkdtemp(path.join(tmpdir(), 'pno-incident-start-'));
   dataDirs.push(dataDir);
@@ -104,6 +108,7 @@ async function startSupervisor(temporalCli: string): Promise<Supervisor> {
       SMTP_URL: '',
       PAGERDUTY_ROUTING_KEY: '',
       TWILIO_ACCOUNT_SID: '',
+      ...env,
     },
     tailLines: 200,
     onLine: (line) => {
@@ -132,7 +137,7 @@ async function startSupervisor(temporalCli: string): Promise<Supervisor> {
     ]);
     if (outcome !== 'seen') throw new Error(`npm start ${outcome} before printing "${text}":\n${output()}`);
   };
-  return { proc, ports, printed, takenAtExit, output };
+  return { proc, ports, dataDir, printed, takenAtExit, output };
 }
 
 /** Waits for the supervisor to exit on its own (bounded) and returns how. */
@@ -150,8 +155,8 @@ async function apiAnswers(port: number): Promise<boolean> {
 }
 
 /** Starts the whole stack and waits until the API answers. */
-async function startStack(temporalCli: string): Promise<Supervisor> {
-  const s = await startSupervisor(temporalCli);
+async function startStack(temporalCli: string, env: NodeJS.ProcessEnv = {}): Promise<Supervisor> {
+  const s = await startSupervisor(temporalCli, env);
   await s.printed('Ctrl-C stops everything.');
   const deadline = Date.now() + 30_000;
   while (!(await apiAnswers(s.ports.api))) {
@@ -170,6 +175,11 @@ describe('npm start supervisor', () => {
     'with %s: on SIGTERM stops worker, API and dev server, and exits only once their ports are free',
     async (_name, cli) => {
       const s = await startStack(cli());
+      // The marker by which a later npm start knows the server as its own, gone once it is stopped.
+      const marker = path.join(s.dataDir, DEV_SERVER_MARKER);
+      expect(JSON.parse(await readFile(marker, 'utf8'))).toMatchObject({
+        address: `127.0.0.1:${s.ports.grpc}`,
+      });
       // The worker announces its channels once it has read the policy (it may come after the API is up).
       await s.printed('channel email:');
       s.proc.signal('SIGTERM');
@@ -177,6 +187,7 @@ describe('npm start supervisor', () => {
       expect(await s.takenAtExit).toEqual([]);
       expect(status).toMatchObject({ code: 0, signal: null });
       expect(s.output()).toContain('stopping the Temporal dev server');
+      expect(existsSync(marker)).toBe(false);
       // The laptop outbox is on, in the data dir, and the line says where to read it.
       expect(s.output()).toMatch(
         /Outbox: +on, in \S*pno-incident-start-\S*\/outbox\.jsonl .*\/outbox, or INCIDENT_OUTBOX=\S+ npm exec -- incident outbox/,
@@ -202,6 +213,37 @@ describe('npm start supervisor', () => {
     const status = await exitOf(s);
     expect(await s.takenAtExit).toEqual([]);
     expect(status).toMatchObject({ code: 0, signal: null });
+  }, 120_000);
+
+  it('uses a server it did not start only as TEMPORAL_ADDRESS names it, and leaves its retention alone', async () => {
+    // Not npm start's, on loopback, as a `kubectl port-forward` to production would be; the dev server's own
+    // retention (24 h), shorter than the 35 days npm start gives its own.
+    const foreign = await startDevServer({ temporalCli: temporalBinary, headless: true, retentionDays: 1 });
+    const retentionSeconds = async () => {
+      const connection = await waitForTemporal(foreign.address, 10_000);
+      try {
+        const described = await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return Number(described.config?.workflowExecutionRetentionTtl?.seconds);
+      } finally {
+        await connection.close();
+      }
+    };
+    try {
+      const before = await retentionSeconds();
+      expect(before).toBeLessThan(35 * 86_400);
+      const s = await startStack(temporalWrapper, { TEMPORAL_ADDRESS: foreign.address });
+      expect(s.output()).toContain(
+        `using the Temporal server at ${foreign.address} named by TEMPORAL_ADDRESS (not started by npm start: ` +
+          "namespace default's retention left as it is",
+      );
+      expect(await retentionSeconds()).toBe(before);
+      s.proc.signal('SIGTERM');
+      expect(await exitOf(s)).toMatchObject({ code: 0, signal: null });
+      expect(s.output()).not.toContain('stopping the Temporal dev server');
+      expect(await isPortFree(foreign.port)).toBe(false);
+    } finally {
+      await foreign.stop();
+    }
   }, 120_000);
 
   it('on a second signal kills everything, and still exits only once the ports are free', async () => {

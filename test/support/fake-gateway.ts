@@ -5,7 +5,11 @@ import type {
   IncidentGateway,
   IncidentSummary,
   IngestResult,
+  ListedIncident,
+  Readiness,
+  WorkerHealth,
 } from '../../src/starter/client/incidents.ts';
+import { listingOf } from '../../src/contract/listing.ts';
 import type { OperationName } from '../../src/domain/operations.ts';
 import { IncidentNotFoundError, IncidentRefusedError } from '../../src/starter/client/incidents.ts';
 import { alertBatchWorkflowId } from '../../src/contract/workflow-ids.ts';
@@ -20,7 +24,12 @@ export class FakeGateway implements IncidentGateway {
   readonly incidents = new Map<string, IncidentState>();
   /** The workflow validator's answer to an operation: a refusal reason, or undefined to accept it. */
   refuse: ((id: string, operation: OperationName, argument: object) => string | undefined) | undefined;
-  ready = { temporal: true, workerPolling: true };
+  ready: Readiness = { temporal: true };
+  workers: WorkerHealth = { taskQueue: 'incident-response', polling: true, workers: 1 };
+  /** Every `getIncident` asked (a workflow query or result in the real gateway). */
+  readonly queried: string[] = [];
+  /** Incidents whose run has no listing memo (began before it): visibility knows only their attributes. */
+  readonly withoutListing = new Set<string>();
   private readonly groups = new Map<string, string>();
 
   ingestAlerts(batch: AlertBatch): Promise<IngestResult> {
@@ -51,7 +60,19 @@ export class FakeGateway implements IncidentGateway {
         .sort((a, b) => b.createdAt.localeCompare(a.createdAt)),
     );
   }
+  listRecent(closedSince: Date): Promise<ListedIncident[]> {
+    return this.listIncidents().then((summaries) =>
+      summaries.flatMap((summary) => {
+        const state = this.incidents.get(summary.id);
+        if (!state) return [];
+        if (state.status === 'resolved' && Date.parse(state.resolvedAt ?? '') < closedSince.getTime())
+          return [];
+        return [{ ...summary, ...(this.withoutListing.has(state.id) ? {} : { listing: listingOf(state) }) }];
+      }),
+    );
+  }
   getIncident(id: string): Promise<IncidentState> {
+    this.queried.push(id);
     const state = this.incidents.get(id);
     return state ? Promise.resolve(state) : Promise.reject(new IncidentNotFoundError(id));
   }
@@ -70,5 +91,8 @@ export class FakeGateway implements IncidentGateway {
   }
   readiness() {
     return Promise.resolve(this.ready);
+  }
+  workerHealth() {
+    return Promise.resolve(this.workers);
   }
 }

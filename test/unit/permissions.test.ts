@@ -223,6 +223,7 @@ describe('a permission refusal on every interface', () => {
   it('the gateway tells the validator’s Forbidden from Refused', async () => {
     const gatewayFailingWith = (type: string) => {
       const client = {
+        withDeadline: (_deadline: number, fn: () => Promise<unknown>) => fn(),
         workflow: {
           async *list() {
             yield await Promise.resolve({

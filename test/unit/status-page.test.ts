@@ -3,10 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IncidentState } from '../../src/domain/incident.ts';
-import { buildApp } from '../../src/starter/api/app.ts';
+import { loadSettings } from '../../src/config.ts';
+import { buildApp, buildStatusApp } from '../../src/starter/api/app.ts';
+import { startApi } from '../../src/starter/api/server.ts';
 import type { AppDeps } from '../../src/starter/api/app.ts';
 import { FakeGateway } from '../support/fake-gateway.ts';
-import { policyWith } from '../support/policy.ts';
+import {
+  LISTING_MESSAGE_CHARS,
+  LISTING_UPDATES_BYTES,
+  listingOf,
+  readListing,
+} from '../../src/contract/listing.ts';
+import { policyFileWith, policyWith } from '../support/policy.ts';
 import { childrenNamed, parseXml } from '../support/xml.ts';
 
 const HOUR = 60 * 60 * 1000;
@@ -119,9 +127,14 @@ const STATES = [
   }),
 ];
 
+/** The policy's rule instead of an engineer's mark: incidents of these severities show without a public update. */
+const SHOW_P2_P3 = policyWith({
+  statusPage: { components: policy.statusPage.components, publicSeverities: ['P2', 'P3'] },
+});
+
 describe('status page', () => {
-  it('status.json: open incidents, those resolved in the last 7 days with a public resolution, components', async () => {
-    const { app } = setup(STATES);
+  it('status.json: the public incidents, open and resolved in the last 7 days, with a public resolution, components', async () => {
+    const { app } = setup(STATES, { policy: SHOW_P2_P3 });
     const res = await app.inject({ url: '/status.json' });
     expect(res.statusCode).toBe(200);
     const body = res.json<{
@@ -148,8 +161,85 @@ describe('status page', () => {
     expect(res.body).not.toContain('secret root cause');
   });
 
+  it('shows only what an engineer marked public (a public update), unless the policy makes a severity public', async () => {
+    const { app } = setup(STATES);
+    for (const url of ['/status', '/status.json', '/status.atom']) {
+      const body = (await app.inject({ url })).body;
+      // INC-2 (open) and INC-4 (resolved) never had a public update: internal incidents stay internal.
+      for (const hidden of ['INC-00000002', 'INC-00000004', 'Quietly fixed'])
+        expect(body, `${url} shows ${hidden}`).not.toContain(hidden);
+      expect(body).toContain('INC-00000001');
+      expect(body).toContain('INC-00000003');
+    }
+    const json = (await app.inject({ url: '/status.json' })).json<{
+      incidents: { id: string }[];
+      resolved: { id: string }[];
+      components: { name: string; status: string }[];
+    }>();
+    expect(json.incidents.map((i) => i.id)).toEqual(['INC-00000001']);
+    expect(json.resolved.map((i) => i.id)).toEqual(['INC-00000003']);
+    // An internal incident does not show through its component either.
+    expect(json.components).toContainEqual({ name: 'Training', status: 'operational' });
+
+    // `statusPage.publicSeverities` shows a severity's incidents from their opening ("Investigating")…
+    const bySeverity = setup(STATES, { policy: SHOW_P2_P3 });
+    const all = (await bySeverity.app.inject({ url: '/status.json' })).json<{
+      incidents: { id: string }[];
+    }>();
+    expect(all.incidents.map((i) => i.id)).toContain('INC-00000002');
+    // …but never a security-related one, whatever the severity and however public its updates.
+    const everything = setup(STATES, {
+      policy: policyWith({ statusPage: { publicSeverities: ['P0', 'P1', 'P2', 'P3'] } }),
+    });
+    const body = (await everything.app.inject({ url: '/status.json' })).body;
+    expect(body).not.toContain('INC-0000000a');
+    expect(body).not.toContain('INC-0000000b');
+  });
+
+  it('reads visibility (the listing memo), never the workflows: one list, no query, also while no worker runs', async () => {
+    const { app, gateway } = setup(STATES);
+    gateway.getIncident = (id: string) => {
+      gateway.queried.push(id);
+      return Promise.reject(new Error(`no worker to answer the query of ${id}`));
+    };
+    for (const url of ['/status', '/status.json', '/status.atom'])
+      expect((await app.inject({ url })).statusCode).toBe(200);
+    expect(gateway.queried).toEqual([]);
+    const json = (await app.inject({ url: '/status.json' })).json<{ incidents: { id: string }[] }>();
+    expect(json.incidents.map((i) => i.id)).toEqual(['INC-00000001']);
+  });
+
+  it('a run from before the listing memo is read from its state (and left out when that fails)', async () => {
+    const { app, gateway } = setup(STATES);
+    gateway.withoutListing.add('INC-00000001');
+    gateway.withoutListing.add('INC-0000000a');
+    const json = (await app.inject({ url: '/status.json' })).json<{ incidents: { id: string }[] }>();
+    expect(json.incidents.map((i) => i.id)).toEqual(['INC-00000001']);
+    expect(gateway.queried.sort()).toEqual(['INC-00000001', 'INC-0000000a']);
+  });
+
+  it('the listing memo stays small: the latest public updates that fit, each message cut', () => {
+    const state = incident({
+      id: 'INC-000000f0',
+      publicUpdates: Array.from({ length: 40 }, (_, i) => ({
+        at: ago((40 - i) * 60_000),
+        message: `${i} ${'é'.repeat(3_000)}`,
+      })),
+    });
+    const listing = listingOf(state);
+    expect(listing.publicUpdateCount).toBe(40);
+    expect(listing.publicUpdates.at(-1)?.message.startsWith('39 ')).toBe(true);
+    expect(listing.publicUpdates.every((u) => u.message.length <= LISTING_MESSAGE_CHARS)).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(listing))).toBeLessThan(LISTING_UPDATES_BYTES + 1_024);
+    expect(readListing({ listing }, 'INC-000000f0')).toEqual(listing);
+    // Another incident's memo (carried by a run that continued as new) is not this one's.
+    expect(readListing({ listing }, 'INC-000000f1')).toBeUndefined();
+  });
+
   it('a P0 on a component is a major outage', async () => {
-    const { app } = setup([incident({ id: 'INC-000000c0', severity: 'P0' })]);
+    const { app } = setup([
+      incident({ id: 'INC-000000c0', severity: 'P0', publicUpdates: [{ at: ago(HOUR), message: 'Down' }] }),
+    ]);
     const body = (await app.inject({ url: '/status.json' })).json<{ components: { status: string }[] }>();
     expect(body.components[0]?.status).toBe('major_outage');
   });
@@ -170,7 +260,17 @@ describe('status page', () => {
   });
 
   it('an incident whose state cannot be read is left out (it might be security-related)', async () => {
-    const { app, gateway } = setup([incident({ id: 'INC-000000d0', title: 'Unreadable' })]);
+    const { app, gateway } = setup(
+      [
+        incident({
+          id: 'INC-000000d0',
+          title: 'Unreadable',
+          publicUpdates: [{ at: ago(HOUR), message: 'x' }],
+        }),
+      ],
+      { policy: SHOW_P2_P3 },
+    );
+    gateway.withoutListing.add('INC-000000d0');
     gateway.getIncident = (id: string) => Promise.reject(new Error(`cannot read ${id}`));
     const body = (await app.inject({ url: '/status.json' })).json<{ incidents: unknown[] }>();
     expect(body.incidents).toEqual([]);
@@ -188,7 +288,7 @@ describe('status page', () => {
   });
 
   it('status.atom is well-formed Atom with one entry per public update, opening and resolution', async () => {
-    const { app } = setup(STATES);
+    const { app } = setup(STATES, { policy: SHOW_P2_P3 });
     const res = await app.inject({ url: '/status.atom' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/atom\+xml/);
@@ -335,5 +435,78 @@ describe('GET /outbox', () => {
     expect(res.json()).toEqual({
       error: { code: 'NOT_FOUND', message: 'the outbox is off (production configuration)' },
     });
+  });
+});
+
+describe('the status page on its own port (STATUS_PORT, statusPage.port)', () => {
+  const STATUS_URLS = ['/status', '/status.json', '/status.atom'];
+
+  it('is read from STATUS_PORT, else the policy; unset, the main listener serves it', () => {
+    expect(loadSettings({}).statusPage).toBeUndefined();
+    expect(loadSettings({ STATUS_PORT: '3001' }).statusPage).toEqual({ host: '127.0.0.1', port: 3001 });
+    expect(
+      loadSettings({ STATUS_PORT: '3001', HOST: '10.0.0.5', STATUS_HOST: '0.0.0.0' }).statusPage,
+    ).toEqual({
+      host: '0.0.0.0',
+      port: 3001,
+    });
+    const file = policyFileWith({ statusPage: { port: 3002 } });
+    expect(loadSettings({ INCIDENT_CONFIG: file }).statusPage?.port).toBe(3002);
+    expect(loadSettings({ INCIDENT_CONFIG: file, STATUS_PORT: '3003' }).statusPage?.port).toBe(3003);
+    expect(() => loadSettings({ STATUS_PORT: 'public' })).toThrow(/STATUS_PORT: expected a port number/);
+  });
+
+  it('the API listens on both: the public one serves the status page and nothing else, the main one no longer serves it', async () => {
+    const env = {
+      PORT: '0',
+      STATUS_PORT: '0',
+      ALERTMANAGER_WEBHOOK_TOKEN: 'am-token',
+      // Nothing is asked of Temporal here.
+      TEMPORAL_ADDRESS: '127.0.0.1:9',
+      LOG_LEVEL: 'silent',
+    };
+    const { app, address, statusAddress } = await startApi(loadSettings(env), env);
+    try {
+      expect(statusAddress).toBeDefined();
+      expect(statusAddress).not.toBe(address);
+      for (const url of STATUS_URLS) expect((await fetch(`${address}${url}`)).status, url).toBe(404);
+      expect((await fetch(`${address}/healthz`)).status).toBe(200);
+      for (const url of [
+        '/webhooks/alertmanager',
+        '/api/incidents',
+        '/metrics',
+        '/readyz',
+        '/outbox',
+        '/healthz',
+      ]) {
+        const res = await fetch(`${statusAddress}${url}`, {
+          method: url.startsWith('/webhooks') ? 'POST' : 'GET',
+        });
+        expect(res.status, url).toBe(404);
+      }
+    } finally {
+      await app.close();
+    }
+    // Closing the API closes the status listener too.
+    await expect(fetch(`${statusAddress}/status`)).rejects.toThrow();
+  });
+
+  it('the status listener answers with the same page', async () => {
+    const gateway = new FakeGateway();
+    for (const s of STATES) gateway.incidents.set(s.id, s);
+    const status = buildStatusApp({ policy, incidents: gateway, publicUrl: 'https://status.example.com' });
+    const json = (await status.inject({ url: '/status.json' })).json<{ incidents: { id: string }[] }>();
+    expect(json.incidents.map((i) => i.id)).toEqual(['INC-00000001']);
+    expect((await status.inject({ url: '/status.atom' })).body).toContain(
+      'https://status.example.com/status.atom',
+    );
+    const main = buildApp({
+      policy,
+      incidents: gateway,
+      webhookToken: 't',
+      engineerTokens: new Map(),
+      serveStatusPage: false,
+    });
+    for (const url of STATUS_URLS) expect((await main.inject({ url })).statusCode, url).toBe(404);
   });
 });

@@ -225,13 +225,16 @@ describe('POST /webhooks/alertmanager', () => {
 });
 
 describe('health and metrics', () => {
-  it('readyz is 503 until a worker polls', async () => {
+  it('readyz follows Temporal only; the worker has its own probe (/healthz/worker)', async () => {
     const { app, gateway } = setup();
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
     expect((await app.inject({ url: '/readyz' })).statusCode).toBe(200);
-    gateway.ready = { temporal: true, workerPolling: false };
-    expect((await app.inject({ url: '/readyz' })).statusCode).toBe(503);
-    gateway.ready = { temporal: false, workerPolling: false };
+    expect((await app.inject({ url: '/healthz/worker' })).statusCode).toBe(200);
+    // No worker: the API still takes alerts durably, so it stays in its Service.
+    gateway.workers = { taskQueue: 'incident-response', polling: false, workers: 0 };
+    expect((await app.inject({ url: '/readyz' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/healthz/worker' })).statusCode).toBe(503);
+    gateway.ready = { temporal: false, error: 'connect ECONNREFUSED' };
     expect((await app.inject({ url: '/readyz' })).statusCode).toBe(503);
   });
 

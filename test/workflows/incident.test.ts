@@ -6,6 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { SlackError } from '../../src/activities/channels/slack.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { OPERATIONS, alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts';
+import { listingOf, readListing } from '../../src/contract/listing.ts';
 import { playbookFinishedSignal, playbookStepsSignal } from '../../src/contract/playbooks.ts';
 import type { OperationName } from '../../src/domain/operations.ts';
 import { buildApp } from '../../src/starter/api/app.ts';
@@ -594,6 +595,8 @@ const realPolicy = policyWith({ playbooks: { enabled: false } });
 /** The gateway the API and the CLI use, on the test server (which has no visibility list: the run is given). */
 function gatewayFor(handle: WorkflowHandle, incidentId: string): TemporalIncidents {
   const client = {
+    // Deadlines are the real client's; the test server is not asked whether a worker polls (so none is known).
+    withDeadline: (_deadline: number, fn: () => Promise<unknown>) => fn(),
     workflow: {
       async *list() {
         yield await Promise.resolve({
@@ -835,6 +838,51 @@ describe('incident workflow: who may act (the policy’s permissions)', () => {
           'alertsReceived refused: the argument could not be decoded (encoding "json/plain")',
         ),
       ]);
+    });
+  });
+});
+
+describe('incident workflow: what listings read from visibility (issue 11)', () => {
+  it('keeps its listing in its memo: opening, public updates (not private ones), the security flag, resolution', async () => {
+    const h = await createHarness(env);
+    await h.run(async () => {
+      const { handle, incidentId } = await startAlertIncident(env, h, policy, [P1_ALERT]);
+      const listed = async () => readListing((await handle.describe()).memo, incidentId);
+      const opened = await eventually('the listing memo', listed, { timeoutMs: 20_000, intervalMs: 50 });
+      const state = await handle.query(stateQuery);
+      expect(opened).toEqual({
+        id: incidentId,
+        createdAt: state.createdAt,
+        securityRelated: false,
+        publicUpdateCount: 0,
+        publicUpdates: [],
+      });
+
+      await handle.executeUpdate(OPERATIONS.postUpdate.update, {
+        args: [{ by: 'alice', message: 'internal: the primary is thrashing' }],
+      });
+      expect((await listed())?.publicUpdateCount).toBe(0);
+      const update = await handle.executeUpdate(OPERATIONS.postUpdate.update, {
+        args: [{ by: 'alice', message: 'We are investigating slow answers', eta: '1 h', public: true }],
+      });
+      expect(await listed()).toMatchObject({
+        publicUpdateCount: 1,
+        publicUpdates: [
+          { at: update.publicUpdates[0]?.at, message: 'We are investigating slow answers', eta: '1 h' },
+        ],
+      });
+
+      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
+        args: [{ by: 'dave', finding: 'a leaked token was used', related: true }],
+      });
+      expect((await listed())?.securityRelated).toBe(true);
+
+      await handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'alice', rootCause: 'token revoked' }],
+      });
+      const resolved = (await handle.result()) as IncidentState;
+      expect(resolved.resolvedAt).toBeDefined();
+      expect(await listed()).toEqual(listingOf(resolved));
     });
   });
 });

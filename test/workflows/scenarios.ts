@@ -221,6 +221,36 @@ export const SCENARIOS: Scenario[] = [
       return handle;
     },
   },
+  // Recorded with the `listing-memo` patch: the memo listings read (src/contract/listing.ts) is upserted at
+  // the opening, on a public update (not a private one), on the security flag and on resolution.
+  {
+    name: 'p1-listing-memo-public-update-security-resolved',
+    async run(env, h, base) {
+      const policy: Policy = { ...base, playbooks: { ...base.playbooks, enabled: false } };
+      const { handle } = await startAlertIncident(env, h, policy, [
+        { labels: { alertname: 'HighLatency', severity: 'critical' } },
+      ]);
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      await env.sleep('1 minute');
+      await handle.executeUpdate(OPERATIONS.postUpdate.update, {
+        args: [{ by: 'alice', message: 'internal: the primary is thrashing' }],
+      });
+      await handle.executeUpdate(OPERATIONS.postUpdate.update, {
+        args: [{ by: 'alice', message: 'We are investigating slow answers', eta: '1 h', public: true }],
+      });
+      await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
+        args: [{ by: 'dave', finding: 'a leaked token was used', related: true }],
+      });
+      await handle.executeUpdate(OPERATIONS.assignCommander.update, {
+        args: [{ by: 'carol', commander: 'carol' }],
+      });
+      await handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'carol', rootCause: 'token revoked' }],
+      });
+      await handle.result();
+      return handle;
+    },
+  },
   {
     // The playbook's run as its incident sees it: child started, step and outcome signals, mitigated.
     name: 'p2-high-error-rate-playbook-recovered',

@@ -1,7 +1,12 @@
 import type { OperationArgs } from '../../contract/messages.ts';
 import type { IncidentState } from '../../domain/incident.ts';
 import type { OperationName } from '../../domain/operations.ts';
-import { IncidentNotFoundError, IncidentRefusedError, isTemporalUnavailable } from '../client/errors.ts';
+import {
+  IncidentNotFoundError,
+  IncidentRefusedError,
+  WorkerUnavailableError,
+  isTemporalUnavailable,
+} from '../client/errors.ts';
 import type { IncidentGateway } from '../client/incidents.ts';
 
 /**
@@ -27,6 +32,8 @@ export async function act<K extends OperationName>(
     if (err instanceof IncidentRefusedError) return { ok: false, reason: err.message, retryable: false };
     if (err instanceof IncidentNotFoundError)
       return { ok: false, reason: `no incident ${id}`, retryable: false };
+    // No worker runs the incident now: say so (the same request succeeds once one does).
+    if (err instanceof WorkerUnavailableError) return { ok: false, reason: err.message, retryable: true };
     if (isTemporalUnavailable(err))
       return {
         ok: false,

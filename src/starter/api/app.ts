@@ -10,6 +10,7 @@ import { registerPagerDutyRoutes } from './routes/pagerduty.ts';
 import { registerSlackRoutes } from './routes/slack.ts';
 import { registerSmsRoutes } from './routes/sms.ts';
 import { registerStatusRoutes } from './routes/status.ts';
+import type { StatusDeps } from './routes/status.ts';
 import { registerWebhookRoutes } from './routes/webhook.ts';
 
 export type { AppDeps } from './http.ts';
@@ -61,11 +62,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
+  // Ready when Temporal takes work: alerts are then accepted durably, whether or not a worker runs now
+  // (a worker outage must not take every API pod out of its Service). The worker has its own probe and gauge.
   app.get('/readyz', async (_request, reply) => {
     const ready = await deps.incidents.readiness();
-    const ok = ready.temporal && ready.workerPolling;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', ...ready });
+    return reply
+      .code(ready.temporal ? 200 : 503)
+      .send({ status: ready.temporal ? 'ready' : 'not ready', ...ready });
   });
+  app.get('/healthz/worker', async (_request, reply) => {
+    const health = await deps.incidents.workerHealth();
+    return reply
+      .code(health.polling ? 200 : 503)
+      .send({ status: health.polling ? 'polling' : 'no worker polling', ...health });
+  });
+  metrics.workers.count = async () => (await deps.incidents.workerHealth()).workers;
   app.get('/metrics', async (_request, reply) => {
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -75,7 +86,25 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerSlackRoutes(app, deps);
   registerPagerDutyRoutes(app, deps);
   registerSmsRoutes(app, deps);
-  registerStatusRoutes(app, deps);
+  if (deps.serveStatusPage !== false) registerStatusRoutes(app, deps);
   registerOutboxRoutes(app, deps);
+  return app;
+}
+
+/**
+ * The public status page on a listener of its own (`STATUS_PORT`, `statusPage.port`): `/status`,
+ * `/status.json`, `/status.atom` and nothing else, so that exposing it to the internet exposes no webhook,
+ * engineer API, callback or metrics. The main listener then leaves the status page out (`serveStatusPage`).
+ */
+export function buildStatusApp(
+  deps: StatusDeps & Pick<AppDeps, 'logger' | 'connectionTimeoutMs' | 'requestTimeoutMs'>,
+): FastifyInstance {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: 1024,
+    connectionTimeout: deps.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS,
+    requestTimeout: deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+  });
+  registerStatusRoutes(app, deps);
   return app;
 }

@@ -15,6 +15,8 @@ export const API_ERRORS = {
   INTERNAL: 500,
   OVERLOADED: 503,
   TEMPORAL_UNAVAILABLE: 503,
+  /** Temporal answers but no worker runs the incident's workflow (none polls, or it did not answer in time). */
+  WORKER_UNAVAILABLE: 503,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERRORS;
 

@@ -7,6 +7,7 @@ import {
   IncidentForbiddenError,
   IncidentNotFoundError,
   IncidentRefusedError,
+  WorkerUnavailableError,
   isTemporalUnavailable,
 } from '../client/errors.ts';
 import type { IncidentGateway } from '../client/incidents.ts';
@@ -52,6 +53,11 @@ export interface AppDeps {
   requestTimeoutMs?: number;
   logger?: boolean | object;
   metrics?: ApiMetrics;
+  /**
+   * Whether this listener serves the public status page (default true). False when it has its own
+   * (`STATUS_PORT`, `statusPage.port`: {@link buildStatusApp}), so the public one reaches nothing else.
+   */
+  serveStatusPage?: boolean;
 }
 
 /** Constant-time comparison of a presented secret with the expected one (never equal to an empty one). */
@@ -92,6 +98,8 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof IncidentNotFoundError) return new ApiError('NOT_FOUND', err.message);
   if (err instanceof IncidentForbiddenError) return new ApiError('FORBIDDEN', err.message);
   if (err instanceof IncidentRefusedError) return new ApiError('REFUSED', err.message);
+  if (err instanceof WorkerUnavailableError)
+    return new ApiError('WORKER_UNAVAILABLE', err.message, { retryAfterSeconds: 10 });
   if (isTemporalUnavailable(err)) {
     return new ApiError('TEMPORAL_UNAVAILABLE', 'Temporal is unreachable; try again', {
       retryAfterSeconds: 5,

@@ -1,11 +1,22 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The API's Prometheus metrics; one registry per app so tests stay independent. */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'incident_api_' });
+  /** Asked at each scrape: how many workers poll the task queue (set by `buildApp` from its gateway). */
+  const workers: { count?: () => Promise<number> } = {};
   return {
     registry,
+    workers,
+    workersPolling: new Gauge({
+      name: 'incident_workers_polling',
+      help: 'Workers polling the incidents task queue (workflow tasks) within the last 90 s, asked of Temporal at each scrape; 0 also while Temporal cannot be asked',
+      registers: [registry],
+      async collect() {
+        if (workers.count) this.set(await workers.count());
+      },
+    }),
     alertsReceived: new Counter({
       name: 'incident_webhook_alerts_received_total',
       help: 'Alerts received in valid Alertmanager webhook payloads',

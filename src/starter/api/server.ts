@@ -1,4 +1,7 @@
+import { BlockList, isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
 import { MissingSecretError, resolveReferences } from '../../secrets.ts';
 import { loadSettingsOrExit } from '../../config.ts';
 import { deadLetterPath } from '../../deadletter-file.ts';
@@ -6,11 +9,32 @@ import type { Settings } from '../../config.ts';
 import type { Policy } from '../../domain/policy.ts';
 import { lazyClient } from '../client/connection.ts';
 import { TemporalIncidents } from '../client/incidents.ts';
-import { buildApp } from './app.ts';
+import { buildApp, buildStatusApp } from './app.ts';
 import { SlackResponder } from './slack-responder.ts';
 
-/** For `npm start` on a laptop only; production must set ALERTMANAGER_WEBHOOK_TOKEN. */
+/**
+ * For `npm start` on a laptop only: accepted when the webhook token's variable (ALERTMANAGER_WEBHOOK_TOKEN) is
+ * unset, NODE_ENV is not production and the API listens on loopback only ({@link isLoopbackHost}).
+ */
 export const DEV_WEBHOOK_TOKEN = 'local-dev-webhook-token';
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Whether the API listening on `host` (HOST) can be reached from this machine only: 127.0.0.0/8, ::1 (also
+ * IPv4-mapped, bracketed) or `localhost`. `0.0.0.0`, `::` and any other address are reachable from elsewhere.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const address = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
+  if (address === 'localhost') return true;
+  const family = isIP(address);
+  return family !== 0 && LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
 
 /** Engineer tokens from each person's `tokenEnv`: token → handle. */
 export function engineerTokens(policy: Policy, env: NodeJS.ProcessEnv): Map<string, string> {
@@ -22,15 +46,35 @@ export function engineerTokens(policy: Policy, env: NodeJS.ProcessEnv): Map<stri
   return tokens;
 }
 
-export function webhookToken(policy: Policy, env: NodeJS.ProcessEnv): string {
+/**
+ * The webhook's bearer token: the policy's `webhook.token` (`${ALERTMANAGER_WEBHOOK_TOKEN}`). Unset, a laptop's
+ * API (`host` on loopback, NODE_ENV not production) accepts {@link DEV_WEBHOOK_TOKEN} and says so through
+ * `log`; an API that listens beyond loopback refuses to start instead. Refusing is the safe answer: answering
+ * every delivery 401 would make Alertmanager drop each alert group for good (it never retries a 4xx), while a
+ * process that does not start is seen at once (a failing deployment; the old pods keep serving).
+ */
+export function webhookToken(
+  policy: Policy,
+  env: NodeJS.ProcessEnv,
+  host: string,
+  log: (line: string) => void = (line) => console.warn(line),
+): string {
   try {
     return resolveReferences(policy.webhook.token, env, 'webhook.token');
   } catch (err) {
-    if (err instanceof MissingSecretError && env['NODE_ENV'] !== 'production') {
-      console.warn(`${err.message}; using the local development token "${DEV_WEBHOOK_TOKEN}"`);
-      return DEV_WEBHOOK_TOKEN;
+    if (!(err instanceof MissingSecretError) || env['NODE_ENV'] === 'production') throw err;
+    if (!isLoopbackHost(host)) {
+      throw new Error(
+        `${err.variable} is not set and the API listens on ${host}, beyond loopback: set ${err.variable} ` +
+          `to the webhook's bearer token (the local development token is accepted only on 127.0.0.1 or ::1)`,
+        { cause: err },
+      );
     }
-    throw err;
+    log(
+      `${err.variable} is not set: the webhook accepts the local development token "${DEV_WEBHOOK_TOKEN}" ` +
+        `(only because the API listens on loopback, ${host}; set ${err.variable} anywhere else)`,
+    );
+    return DEV_WEBHOOK_TOKEN;
   }
 }
 
@@ -78,7 +122,7 @@ export async function startApi(settings: Settings, env: NodeJS.ProcessEnv = proc
   const app = buildApp({
     policy: settings.policy,
     incidents: new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy),
-    webhookToken: webhookToken(settings.policy, env),
+    webhookToken: webhookToken(settings.policy, env, settings.host),
     ...(settings.policy.webhook.basicAuth
       ? {
           webhookBasicAuth: {
@@ -98,17 +142,51 @@ export async function startApi(settings: Settings, env: NodeJS.ProcessEnv = proc
     engineerTokens: engineerTokens(settings.policy, env),
     ...providerDeps(settings, env),
     logger: { level: env['LOG_LEVEL'] ?? 'info' },
+    // STATUS_PORT / statusPage.port: the public status page has a listener of its own, not this one.
+    serveStatusPage: settings.statusPage === undefined,
   });
   app.addHook('onClose', async () => client.connection.close());
+  const listenStatusPage = settings.statusPage
+    ? statusPageListener(app, { ...settings, statusPage: settings.statusPage }, env, client)
+    : undefined;
   const address = await app.listen({ host: settings.host, port: settings.port });
-  return { app, address };
+  const statusAddress = listenStatusPage ? await listenStatusPage() : undefined;
+  return { app, address, ...(statusAddress ? { statusAddress } : {}) };
+}
+
+/**
+ * The public status page's own listener (`STATUS_HOST`:`STATUS_PORT`), closed with the API; call the result
+ * once the API listens. Its Atom feed links to `STATUS_PUBLIC_URL`, default `http://<STATUS_HOST>:<STATUS_PORT>`.
+ */
+function statusPageListener(
+  app: FastifyInstance,
+  settings: Settings & { statusPage: { host: string; port: number } },
+  env: NodeJS.ProcessEnv,
+  client: Client,
+): () => Promise<string> {
+  const { host, port } = settings.statusPage;
+  const status = buildStatusApp({
+    policy: settings.policy,
+    incidents: new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy),
+    publicUrl: publicUrl({ host, port }, { INCIDENT_PUBLIC_URL: env['STATUS_PUBLIC_URL'] }),
+    logger: { level: env['LOG_LEVEL'] ?? 'info' },
+  });
+  app.addHook('preClose', async () => status.close());
+  return async () => {
+    try {
+      return await status.listen({ host, port });
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
+  };
 }
 
 async function main(): Promise<void> {
   const settings = loadSettingsOrExit();
-  const { app, address } = await startApi(settings);
+  const { app, address, statusAddress } = await startApi(settings);
   console.log(
-    `API listening on ${address} (webhook ${address}/webhooks/alertmanager, status ${address}/status; ` +
+    `API listening on ${address} (webhook ${address}/webhooks/alertmanager, status ${statusAddress ?? address}/status; ` +
       `dead letters in ${deadLetterPath(process.env)})`,
   );
   const stop = () => void app.close().then(() => process.exit(0));

@@ -5,6 +5,7 @@ import {
   IncidentRefusedError,
   MaintenanceNotFoundError,
   MaintenanceRefusedError,
+  WorkerUnavailableError,
   isTemporalUnavailable,
 } from '../client/errors.ts';
 
@@ -18,14 +19,20 @@ export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
 export const CLI_ERRORS = {
   USAGE: EXIT.usage,
   CONFIG: EXIT.usage,
+  /** A command that needs Temporal or the API host's files, which API mode (INCIDENT_API_URL) does not reach. */
+  NOT_IN_API_MODE: EXIT.usage,
   NOT_FOUND: EXIT.refused,
   REFUSED: EXIT.refused,
   /** The actor's roles do not permit it (the policy's `permissions`); the message says which roles may. */
   FORBIDDEN: EXIT.refused,
   ERROR: EXIT.refused,
+  /** API mode: the API does not know INCIDENT_TOKEN (401). */
+  UNAUTHORIZED: EXIT.refused,
   /** `incident outbox` without INCIDENT_OUTBOX: nothing writes a local outbox. */
   OUTBOX_OFF: EXIT.refused,
   TEMPORAL_UNAVAILABLE: EXIT.unreachable,
+  /** API mode: the API refused the connection, did not answer in time, or answered 502/503/504. */
+  API_UNAVAILABLE: EXIT.unreachable,
 } as const;
 export type CliErrorCode = keyof typeof CLI_ERRORS;
 
@@ -59,6 +66,8 @@ export function toCliError(err: unknown, temporalAddress: string | undefined): C
   if (err instanceof IncidentForbiddenError) return new CliError('FORBIDDEN', err.message);
   if (err instanceof IncidentRefusedError || err instanceof MaintenanceRefusedError)
     return new CliError('REFUSED', err.message);
+  // Temporal answers but no worker polls: exit 3 like an outage, saying which it is.
+  if (err instanceof WorkerUnavailableError) return new CliError('TEMPORAL_UNAVAILABLE', err.message);
   if (isTemporalUnavailable(err)) {
     return new CliError(
       'TEMPORAL_UNAVAILABLE',

@@ -11,6 +11,8 @@ import { alertSources } from '../api/routes/alert-ingest.ts';
 import { isTemporalUnavailable } from '../client/errors.ts';
 import type { IncidentGateway } from '../client/incidents.ts';
 import type { MaintenanceStore } from '../client/maintenance.ts';
+import { ApiIncidents, apiModeSettings } from './api-gateway.ts';
+import type { ApiModeSettings, CliIncidents } from './api-gateway.ts';
 import { CliError, EXIT, toCliError } from './errors.ts';
 import {
   deadLetterTable,
@@ -30,7 +32,8 @@ import type { CliRequest, GlobalOptions } from './program.ts';
 /**
  * `incident <command>`, the engineer's CLI (DESIGN.md "CLI"): `program.ts` parses and validates,
  * this file loads the settings, talks to Temporal through the gateway and prints. It talks to
- * Temporal directly, like the `temporal` CLI.
+ * Temporal directly, like the `temporal` CLI — or, in API mode (`INCIDENT_API_URL` and `INCIDENT_TOKEN`
+ * set), to the engineer API as the token's person, never to Temporal (`api-gateway.ts`).
  */
 
 export { EXIT };
@@ -45,6 +48,8 @@ export interface CliIo {
   gateway?: (settings: Settings) => IncidentGateway;
   /** Injected by tests instead of Temporal: the maintenance windows `maintenance …` works on. */
   maintenance?: (settings: Settings) => MaintenanceStore;
+  /** API mode: how long one request may take (default `API_TIMEOUT_MS`). */
+  apiTimeoutMs?: number;
 }
 
 /** What a command printed: its JSON value and, lazily, its human rendering; and its exit code (default 0). */
@@ -73,6 +78,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       throw err;
     }
     if (!parsed.request) throw new CliError('USAGE', 'missing command');
+    const api = apiModeSettings(io.env);
+    if (api && parsed.request.command !== 'simulate') {
+      const claimedBy = program.opts<GlobalOptions>().by?.trim();
+      const outcome = await executeThroughApi(parsed.request, api, io, claimedBy);
+      io.out(json(program) ? toJson(outcome.value) : outcome.human());
+      return EXIT.ok;
+    }
     if (parsed.request.command === 'outbox' || parsed.request.command === 'deadletter-list') {
       // A local file: no policy, no Temporal.
       const outcome =
@@ -137,26 +149,81 @@ async function execute(
       }
     });
   }
+  return withGateway(settings, io, async (incidents) =>
+    request.command === 'deadletter-replay'
+      ? replayDeadLetters(request.ids, settings, incidents, io.env)
+      : incidentCommand(request, incidents),
+  );
+}
+
+/** The incident commands, the same in both modes: through Temporal or through the API. */
+async function incidentCommand(
+  request: Extract<CliRequest, { command: 'list' | 'show' | 'declare' | 'operate' }>,
+  incidents: CliIncidents,
+): Promise<Outcome> {
   const incident = (state: IncidentState): Outcome => ({
     value: state,
     human: () => describeIncident(state),
   });
-  return withGateway(settings, io, async (incidents) => {
-    switch (request.command) {
-      case 'list': {
-        const list = await incidents.listIncidents(request.filter);
-        return { value: list, human: () => incidentTable(list) };
-      }
-      case 'show':
-        return incident(await incidents.getIncident(request.id));
-      case 'declare':
-        return incident(await incidents.declare(request.input));
-      case 'operate':
-        return incident(await incidents.operate(request.id, request.operation, request.argument));
-      case 'deadletter-replay':
-        return replayDeadLetters(request.ids, settings, incidents, io.env);
+  switch (request.command) {
+    case 'list': {
+      const list = await incidents.listIncidents(request.filter);
+      return { value: list, human: () => incidentTable(list) };
     }
-  });
+    case 'show':
+      return incident(await incidents.getIncident(request.id));
+    case 'declare':
+      return incident(await incidents.declare(request.input));
+    case 'operate':
+      return incident(await incidents.operate(request.id, request.operation, request.argument));
+  }
+}
+
+/**
+ * API mode: every command but `simulate` (local) through the API as the person of INCIDENT_TOKEN. An explicit
+ * `--by` must name that person (the API records the token's person whatever the request says, so a `--by` that
+ * differed would be silently wrong); INCIDENT_USER is ignored. Commands with no API route are refused (exit 2).
+ */
+async function executeThroughApi(
+  request: Exclude<CliRequest, { command: 'simulate' }>,
+  settings: ApiModeSettings,
+  io: CliIo,
+  claimedBy: string | undefined,
+): Promise<Outcome> {
+  const api = new ApiIncidents(settings, io.apiTimeoutMs === undefined ? {} : { timeoutMs: io.apiTimeoutMs });
+  switch (request.command) {
+    case 'maintenance-add':
+    case 'maintenance-list':
+    case 'maintenance-end':
+      throw new CliError(
+        'NOT_IN_API_MODE',
+        'maintenance is not available in API mode (INCIDENT_API_URL): the API has no route for maintenance windows; someone with access to Temporal runs it',
+      );
+    case 'deadletter-list':
+    case 'deadletter-replay':
+      throw new CliError(
+        'NOT_IN_API_MODE',
+        "deadletter is not available in API mode (INCIDENT_API_URL): the dead-letter file is on the API's host; run it there",
+      );
+    case 'outbox': {
+      const { channel, incidentId, limit } = request.filter;
+      const messages = (await api.outbox(channel))
+        .filter((m) => incidentId === undefined || m.incidentId === incidentId)
+        .slice(0, limit);
+      return { value: messages, human: () => outboxTable(messages, `${api.origin}/outbox`) };
+    }
+    default: {
+      if (claimedBy) {
+        const handle = await api.whoami();
+        if (handle !== claimedBy)
+          throw new CliError(
+            'USAGE',
+            `--by ${claimedBy}: in API mode you act as ${handle}, the person of INCIDENT_TOKEN (drop --by, or use ${claimedBy}'s own token)`,
+          );
+      }
+      return incidentCommand(request, api);
+    }
+  }
 }
 
 /** `incident deadletter list`: the dead-letter file the API writes, newest first. */

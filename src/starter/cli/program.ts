@@ -9,6 +9,7 @@ import type { Impact, Severity } from '../../domain/severity.ts';
 import type { MaintenanceWindowInput } from '../../domain/maintenance.ts';
 import type { SimulateOptions } from '../../domain/simulation.ts';
 import type { DeclareInput } from '../client/incidents.ts';
+import { TOKEN_ACTOR } from './api-gateway.ts';
 import { EXIT } from './errors.ts';
 
 /**
@@ -181,10 +182,17 @@ export function buildProgram(io: ProgramIo, submit: (request: CliRequest) => voi
     })
     .configureHelp({ showGlobalOptions: true })
     .option('--json', 'print JSON: the incident state, or {"error":{"code","message"}}')
-    .option('--by <handle>', 'the acting engineer, a person of the policy (default: $INCIDENT_USER)');
+    .option(
+      '--by <handle>',
+      "the acting engineer, a person of the policy (default: $INCIDENT_USER; in API mode the token's person, whom --by must name if given)",
+    );
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  // API mode (INCIDENT_API_URL): the actor is the person of INCIDENT_TOKEN, and the API takes none from the
+  // request; an explicit --by is checked against that person before anything is sent (runCli).
+  const apiMode = Boolean(io.env['INCIDENT_API_URL']?.trim());
   const actor = (command: Command): string => {
+    if (apiMode) return globals().by?.trim() || TOKEN_ACTOR;
     const by = (globals().by ?? io.env['INCIDENT_USER'])?.trim();
     if (!by) command.error('missing --by <handle> (or set INCIDENT_USER)', { exitCode: EXIT.usage });
     return by;

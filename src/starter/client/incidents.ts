@@ -1,5 +1,9 @@
-import { ApplicationFailure, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { Client } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+} from '@temporalio/client';
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { AlertBatch } from '../../domain/alert-mapping.ts';
 import { seedIncident, splitAlertBatch } from '../../domain/alert-mapping.ts';
 import type { IncidentState, IncidentStatus } from '../../domain/incident.ts';
@@ -20,17 +24,28 @@ import {
 } from '../../contract/messages.ts';
 import type { IncidentInput, OperationArgs } from '../../contract/messages.ts';
 import { alertBatchWorkflowId, declaredWorkflowId } from '../../contract/workflow-ids.ts';
+import { readListing } from '../../contract/listing.ts';
+import type { IncidentListing } from '../../contract/listing.ts';
 import {
   findIncidentWorkflow,
   newIncidentId,
   readIncidentState,
   signalWithStartIncident,
 } from './temporal.ts';
-import { IncidentForbiddenError, IncidentNotFoundError, IncidentRefusedError } from './errors.ts';
+import {
+  IncidentForbiddenError,
+  IncidentNotFoundError,
+  IncidentRefusedError,
+  WorkerUnavailableError,
+  grpcCodeOf,
+  isNoPollerError,
+  isTemporalUnavailable,
+  noWorkerMessage,
+} from './errors.ts';
 import { TemporalMaintenance } from './maintenance.ts';
 import type { MaintenanceLookup } from './maintenance.ts';
 
-export { IncidentForbiddenError, IncidentNotFoundError, IncidentRefusedError };
+export { IncidentForbiddenError, IncidentNotFoundError, IncidentRefusedError, WorkerUnavailableError };
 
 /** An incident as `incident list` shows it. */
 export interface IncidentSummary {
@@ -41,6 +56,33 @@ export interface IncidentSummary {
   severity: Severity;
   status: IncidentStatus;
   createdAt: string;
+}
+
+/**
+ * An incident as visibility knows it (search attributes, memo, start time), with the facts its workflow
+ * keeps in its memo for listings (`listing`, absent for runs from before the memo: ask the workflow).
+ */
+export interface ListedIncident extends IncidentSummary {
+  listing?: IncidentListing;
+}
+
+/** Whether a worker polls the incidents' task queue (workflow tasks: what runs incidents and answers engineers). */
+export interface WorkerHealth {
+  taskQueue: string;
+  /** At least one worker polled within {@link POLLER_FRESH_MS}. */
+  polling: boolean;
+  /** Workers (poller identities) seen polling within {@link POLLER_FRESH_MS}. */
+  workers: number;
+  /** When the most recent poll began, if Temporal said. */
+  lastPollAt?: string;
+  /** Temporal could not be asked: nothing is known about the workers. */
+  error?: string;
+}
+
+/** Whether Temporal accepts new work in the namespace (the API's readiness). */
+export interface Readiness {
+  temporal: boolean;
+  error?: string;
 }
 
 export interface IngestResult {
@@ -55,6 +97,11 @@ export type DeclareInput = Declaration;
 export interface IncidentGateway {
   ingestAlerts(batch: AlertBatch): Promise<IngestResult>;
   listIncidents(filter?: { status?: string; severity?: string }): Promise<IncidentSummary[]>;
+  /**
+   * The open incidents and those whose workflow closed since `closedSince`, newest run of each, read from
+   * visibility alone (no workflow is asked: it answers while no worker runs). What the status page reads.
+   */
+  listRecent(closedSince: Date): Promise<ListedIncident[]>;
   getIncident(id: string): Promise<IncidentState>;
   declare(input: DeclareInput): Promise<IncidentState>;
   operate<K extends OperationName>(
@@ -62,8 +109,30 @@ export interface IncidentGateway {
     operation: K,
     argument: OperationArgs<K>,
   ): Promise<IncidentState>;
-  readiness(): Promise<{ temporal: boolean; workerPolling: boolean; error?: string }>;
+  /** Temporal answers for the namespace and it accepts new workflows (the API's `/readyz`). */
+  readiness(): Promise<Readiness>;
+  /** Whether a worker polls the task queue (`/healthz/worker`, `incident_workers_polling`); never throws. */
+  workerHealth(): Promise<WorkerHealth>;
 }
+
+/**
+ * How recent a worker's last poll must be for it to count as polling. Temporal lists a task queue's pollers
+ * for minutes after they stop, with the time each last began a poll; a live worker begins one at least every
+ * minute (a long poll ends empty after 60 s), so 90 s tells a stopped worker from a waiting one.
+ */
+export const POLLER_FRESH_MS = 90_000;
+
+/** Each call's bound: how long an engineer waits before a clear 503 / exit 3 instead of a hung request. */
+export interface GatewayDeadlines {
+  /** The webhook's signal-with-start (Alertmanager's own timeout is 10 s). */
+  ingestMs: number;
+  /** `/readyz`, `/healthz/worker`, the worker gauge and the check before an engineer's call. */
+  readinessMs: number;
+  /** An engineer's call (list, show, declare, every operation): lookup, query or update together. */
+  operationMs: number;
+}
+
+const DEFAULT_DEADLINES: GatewayDeadlines = { ingestMs: 5_000, readinessMs: 2_000, operationMs: 10_000 };
 
 const RUN_CACHE_LIMIT = 10_000;
 
@@ -74,7 +143,7 @@ const RUN_CACHE_LIMIT = 10_000;
 export const SIGNAL_MAX_BYTES = 512 * 1024;
 
 export interface TemporalIncidentsOptions {
-  deadlines?: { ingestMs: number; readinessMs: number };
+  deadlines?: Partial<GatewayDeadlines>;
   /**
    * Which maintenance window covers a new incident's service (paging suppressed); default: the policy's
    * and the operators' windows through Temporal. It never throws: a store that is down means no window.
@@ -89,19 +158,21 @@ export class TemporalIncidents implements IncidentGateway {
   /** runId → incident id: a signalled run's id without asking the server again. */
   private readonly runIncident = new Map<string, string>();
 
-  private readonly deadlines: { ingestMs: number; readinessMs: number };
+  private readonly deadlines: GatewayDeadlines;
   private readonly maintenance: MaintenanceLookup;
 
   /**
    * `deadlines` bound each call so that an unreachable Temporal answers a quick
    * 503 instead of the SDK's default retries of about 20 s: Alertmanager gives
-   * up on a request after its own timeout, and readiness probes after a second.
+   * up on a request after its own timeout, and readiness probes after a second. An engineer's call that
+   * needs the incident's workflow (a query, an update) would otherwise wait for a worker for ever: it is
+   * refused at once when no worker polls, and bounded by `operationMs` when one does but does not answer.
    */
   constructor(client: Client, taskQueue: string, policy: Policy, options: TemporalIncidentsOptions = {}) {
     this.client = client;
     this.taskQueue = taskQueue;
     this.policy = policy;
-    this.deadlines = options.deadlines ?? { ingestMs: 5_000, readinessMs: 2_000 };
+    this.deadlines = { ...DEFAULT_DEADLINES, ...options.deadlines };
     this.maintenance = options.maintenance ?? new TemporalMaintenance(client, taskQueue, policy);
   }
 
@@ -175,100 +246,158 @@ export class TemporalIncidents implements IncidentGateway {
     return id;
   }
 
-  async listIncidents(filter: { status?: string; severity?: string } = {}): Promise<IncidentSummary[]> {
+  listIncidents(filter: { status?: string; severity?: string } = {}): Promise<IncidentSummary[]> {
     const clauses = [`WorkflowType = '${INCIDENT_WORKFLOW_TYPE}'`];
     if (filter.status) clauses.push(`IncidentStatus = '${quote(filter.status)}'`);
     if (filter.severity) clauses.push(`IncidentSeverity = '${quote(filter.severity)}'`);
-    // A long incident spans several runs (continue-as-new): one entry per incident, from its newest run,
-    // dated by its first.
-    const incidents = new Map<string, IncidentSummary & { latestStart: number }>();
-    for await (const w of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: 200 })) {
-      const attrs = w.typedSearchAttributes;
-      const id = attrs.get(IncidentIdAttribute);
-      if (!id) continue;
+    return this.withinDeadline(async () =>
+      (await this.listNewest(clauses.join(' AND '))).map(
+        ({ entry: { listing: _listing, ...summary } }) => summary,
+      ),
+    );
+  }
+
+  listRecent(closedSince: Date): Promise<ListedIncident[]> {
+    const query =
+      `WorkflowType = '${INCIDENT_WORKFLOW_TYPE}' AND ` +
+      `(ExecutionStatus = 'Running' OR CloseTime >= '${closedSince.toISOString()}')`;
+    return this.withinDeadline(async () =>
+      (await this.listNewest(query))
+        // Open, or closed resolved: a run terminated by an operator before resolution is neither.
+        .filter(({ running, entry }) => running || entry.status === 'resolved')
+        .map(({ entry }) => entry),
+    );
+  }
+
+  /**
+   * One entry per incident from visibility, newest first. A long incident spans several runs
+   * (continue-as-new): the entry is its newest run's, dated by its memo's `createdAt`, else its first run.
+   */
+  private async listNewest(query: string): Promise<{ entry: ListedIncident; running: boolean }[]> {
+    const incidents = new Map<
+      string,
+      { entry: ListedIncident; running: boolean; latestStart: number; earliestStart: number }
+    >();
+    for await (const w of this.client.workflow.list({ query, pageSize: 200 })) {
+      const entry = listedIncident(w);
+      if (!entry) continue;
       const started = w.startTime.getTime();
-      const known = incidents.get(id);
-      const createdAt =
-        known && known.createdAt < w.startTime.toISOString() ? known.createdAt : w.startTime.toISOString();
+      const known = incidents.get(entry.id);
+      const earliestStart = Math.min(started, known?.earliestStart ?? started);
       if (known && known.latestStart > started) {
-        known.createdAt = createdAt;
+        known.earliestStart = earliestStart;
         continue;
       }
-      incidents.set(id, {
-        id,
-        workflowId: w.workflowId,
-        title: typeof w.memo?.['title'] === 'string' ? w.memo['title'] : id,
-        service: attrs.get(IncidentServiceAttribute) ?? '',
-        severity: (attrs.get(IncidentSeverityAttribute) ?? 'P2') as Severity,
-        status: (attrs.get(IncidentStatusAttribute) ?? 'triggered') as IncidentStatus,
-        createdAt,
+      incidents.set(entry.id, {
+        entry,
+        running: w.status.name === 'RUNNING',
         latestStart: started,
+        earliestStart,
       });
     }
     return [...incidents.values()]
-      .map(({ latestStart: _latest, ...summary }) => summary)
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      .map(({ entry, running, earliestStart }) => ({
+        entry: { ...entry, createdAt: entry.listing?.createdAt ?? new Date(earliestStart).toISOString() },
+        running,
+      }))
+      .sort((a, b) => b.entry.createdAt.localeCompare(a.entry.createdAt));
   }
 
-  async getIncident(id: string): Promise<IncidentState> {
-    const found = await findIncidentWorkflow(this.client.workflow, id);
-    if (!found) throw new IncidentNotFoundError(id);
-    return readIncidentState(this.client.workflow, found);
-  }
-
-  async declare(input: DeclareInput): Promise<IncidentState> {
-    const incidentId = newIncidentId();
-    const service = input.service ?? this.policy.service.id;
-    const maintenance = await this.maintenance.activeFor(service, Date.now());
-    const handle = await this.client.workflow.start(INCIDENT_WORKFLOW_TYPE, {
-      taskQueue: this.taskQueue,
-      workflowId: declaredWorkflowId(incidentId),
-      args: [
-        {
-          incidentId,
-          policy: this.policy,
-          declared: { ...input, service },
-          ...(maintenance ? { maintenance } : {}),
-        } satisfies IncidentInput,
-      ],
-      typedSearchAttributes: searchAttributesOf({
-        id: incidentId,
-        severity: input.severity,
-        status: 'triggered',
-        service,
-        escalationLevel: 0,
-      }),
-      memo: { title: input.title },
-      staticSummary: `${input.severity} ${input.title}`,
+  getIncident(id: string): Promise<IncidentState> {
+    return this.engineerCall(id, async () => {
+      const found = await findIncidentWorkflow(this.client.workflow, id);
+      if (!found) throw new IncidentNotFoundError(id);
+      // A completed run's state is its result, which needs no worker; any other is a query.
+      if (found.status !== 'COMPLETED') await this.requireWorker();
+      return readIncidentState(this.client.workflow, found);
     });
-    return readIncidentState(this.client.workflow, { workflowId: handle.workflowId, status: 'RUNNING' });
   }
 
-  async operate<K extends OperationName>(
+  declare(input: DeclareInput): Promise<IncidentState> {
+    let declared: string | undefined;
+    return this.engineerCall(
+      () => declared,
+      async () => {
+        // Nothing is started while no worker could open the incident and page: the engineer hears so at once.
+        await this.requireWorker();
+        const incidentId = newIncidentId();
+        const service = input.service ?? this.policy.service.id;
+        const maintenance = await this.maintenance.activeFor(service, Date.now());
+        const handle = await this.client.workflow.start(INCIDENT_WORKFLOW_TYPE, {
+          taskQueue: this.taskQueue,
+          workflowId: declaredWorkflowId(incidentId),
+          args: [
+            {
+              incidentId,
+              policy: this.policy,
+              declared: { ...input, service },
+              ...(maintenance ? { maintenance } : {}),
+            } satisfies IncidentInput,
+          ],
+          typedSearchAttributes: searchAttributesOf({
+            id: incidentId,
+            severity: input.severity,
+            status: 'triggered',
+            service,
+            escalationLevel: 0,
+          }),
+          memo: { title: input.title },
+          staticSummary: `${input.severity} ${input.title}`,
+        });
+        declared = incidentId;
+        return readIncidentState(this.client.workflow, { workflowId: handle.workflowId, status: 'RUNNING' });
+      },
+    );
+  }
+
+  operate<K extends OperationName>(
     id: string,
     operation: K,
     argument: OperationArgs<K>,
   ): Promise<IncidentState> {
-    const found = await findIncidentWorkflow(this.client.workflow, id);
-    if (!found) throw new IncidentNotFoundError(id);
-    if (found.status !== 'RUNNING')
-      throw new IncidentRefusedError(`incident ${id} is closed (${found.status.toLowerCase()})`);
-    try {
-      return await this.client.workflow
-        .getHandle(found.workflowId)
-        .executeUpdate(OPERATIONS[operation].update, { args: [argument] });
-    } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) {
-        const message = err.cause instanceof Error ? err.cause.message : err.message;
-        const forbidden =
-          err.cause instanceof ApplicationFailure && err.cause.type === REFUSAL_FAILURE_TYPES.forbidden;
-        throw forbidden ? new IncidentForbiddenError(message) : new IncidentRefusedError(message);
+    return this.engineerCall(id, async () => {
+      const found = await findIncidentWorkflow(this.client.workflow, id);
+      if (!found) throw new IncidentNotFoundError(id);
+      if (found.status !== 'RUNNING')
+        throw new IncidentRefusedError(`incident ${id} is closed (${found.status.toLowerCase()})`);
+      // An update sent while no worker polls would wait, and be applied whenever one comes back: refuse it.
+      await this.requireWorker();
+      try {
+        return await this.client.workflow
+          .getHandle(found.workflowId)
+          .executeUpdate(OPERATIONS[operation].update, { args: [argument] });
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError) {
+          const message = err.cause instanceof Error ? err.cause.message : err.message;
+          const forbidden =
+            err.cause instanceof ApplicationFailure && err.cause.type === REFUSAL_FAILURE_TYPES.forbidden;
+          throw forbidden ? new IncidentForbiddenError(message) : new IncidentRefusedError(message);
+        }
+        throw err;
       }
-      throw err;
+    });
+  }
+
+  async readiness(): Promise<Readiness> {
+    try {
+      // The cheapest call that says Temporal can take work: the frontend answers with the namespace's record,
+      // and the namespace is registered (a deprecated or deleted one refuses new workflows).
+      const response = await this.client.withDeadline(Date.now() + this.deadlines.readinessMs, () =>
+        this.client.workflowService.describeNamespace({ namespace: this.client.options.namespace }),
+      );
+      const state = response.namespaceInfo?.state ?? NAMESPACE_STATE_REGISTERED;
+      if (state !== NAMESPACE_STATE_REGISTERED)
+        return {
+          temporal: false,
+          error: `namespace ${this.client.options.namespace} is not registered (state ${String(state)}): it refuses new workflows`,
+        };
+      return { temporal: true };
+    } catch (err) {
+      return { temporal: false, error: (err as Error).message };
     }
   }
 
-  async readiness(): Promise<{ temporal: boolean; workerPolling: boolean; error?: string }> {
+  async workerHealth(): Promise<WorkerHealth> {
     try {
       const response = await this.client.withDeadline(Date.now() + this.deadlines.readinessMs, () =>
         this.client.workflowService.describeTaskQueue({
@@ -277,11 +406,96 @@ export class TemporalIncidents implements IncidentGateway {
           taskQueueType: 1, // workflow pollers: a worker that runs incidents
         }),
       );
-      return { temporal: true, workerPolling: (response.pollers?.length ?? 0) > 0 };
+      const now = Date.now();
+      let workers = 0;
+      let last: number | undefined;
+      for (const poller of response.pollers ?? []) {
+        const at = poller.lastAccessTime
+          ? Number(poller.lastAccessTime.seconds ?? 0) * 1000 +
+            Math.floor((poller.lastAccessTime.nanos ?? 0) / 1e6)
+          : undefined;
+        // Temporal keeps a poller listed for minutes after its last poll: only a recent one is polling.
+        if (at === undefined || now - at <= POLLER_FRESH_MS) workers++;
+        if (at !== undefined && (last === undefined || at > last)) last = at;
+      }
+      return {
+        taskQueue: this.taskQueue,
+        polling: workers > 0,
+        workers,
+        ...(last !== undefined ? { lastPollAt: new Date(last).toISOString() } : {}),
+      };
     } catch (err) {
-      return { temporal: false, workerPolling: false, error: (err as Error).message };
+      return { taskQueue: this.taskQueue, polling: false, workers: 0, error: (err as Error).message };
     }
   }
+
+  /** Refuses at once (503 / exit 3) when Temporal says no worker polls; when it cannot say, goes ahead. */
+  private async requireWorker(): Promise<void> {
+    const health = await this.workerHealth();
+    if (!health.polling && health.error === undefined)
+      throw new WorkerUnavailableError(noWorkerMessage(this.taskQueue));
+  }
+
+  private withinDeadline<T>(fn: () => Promise<T>): Promise<T> {
+    return this.client.withDeadline(Date.now() + this.deadlines.operationMs, fn);
+  }
+
+  /**
+   * An engineer's call, bounded by `operationMs`. When it fails for want of a worker (Temporal's "no poller
+   * seen", or no answer in time while Temporal itself answers), the error says so: a
+   * {@link WorkerUnavailableError} naming the task queue.
+   */
+  private async engineerCall<T>(
+    incident: string | (() => string | undefined),
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const deadline = Date.now() + this.deadlines.operationMs;
+    try {
+      return await this.client.withDeadline(deadline, fn);
+    } catch (err) {
+      if (err instanceof WorkerUnavailableError) throw err;
+      if (isNoPollerError(err))
+        throw new WorkerUnavailableError(noWorkerMessage(this.taskQueue), { cause: err });
+      const timedOut =
+        err instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+        grpcCodeOf(err) === 4 /* DEADLINE_EXCEEDED */ ||
+        (isTemporalUnavailable(err) && Date.now() >= deadline);
+      if (!timedOut) throw err;
+      // Temporal answers but the workflow did not: is any worker polling?
+      const health = await this.workerHealth();
+      if (health.error !== undefined) throw err;
+      const id = typeof incident === 'function' ? incident() : incident;
+      const what = id ? `incident ${id}` : 'the incident';
+      if (!health.polling) throw new WorkerUnavailableError(noWorkerMessage(this.taskQueue), { cause: err });
+      throw new WorkerUnavailableError(
+        `${what} did not answer within ${this.deadlines.operationMs / 1000} s: a worker polls task queue ` +
+          `${this.taskQueue} but did not run it (overloaded, or stopped in the last ${POLLER_FRESH_MS / 1000} s). ` +
+          'A change may still be applied when a worker runs it: check the incident before repeating it.',
+        { cause: err },
+      );
+    }
+  }
+}
+
+/** `NAMESPACE_STATE_REGISTERED` of temporal.api.enums.v1.NamespaceState. */
+const NAMESPACE_STATE_REGISTERED = 1;
+
+/** An incident as its run's visibility record shows it; undefined for a run without an incident id. */
+function listedIncident(w: WorkflowExecutionInfo): ListedIncident | undefined {
+  const attrs = w.typedSearchAttributes;
+  const id = attrs.get(IncidentIdAttribute);
+  if (!id) return undefined;
+  const listing = readListing(w.memo, id);
+  return {
+    id,
+    workflowId: w.workflowId,
+    title: typeof w.memo?.['title'] === 'string' ? w.memo['title'] : id,
+    service: attrs.get(IncidentServiceAttribute) ?? '',
+    severity: (attrs.get(IncidentSeverityAttribute) ?? 'P2') as Severity,
+    status: (attrs.get(IncidentStatusAttribute) ?? 'triggered') as IncidentStatus,
+    createdAt: w.startTime.toISOString(),
+    ...(listing ? { listing } : {}),
+  };
 }
 
 function quote(value: string): string {

@@ -55,6 +55,11 @@ export function registerEngineerRoutes(app: FastifyInstance, deps: AppDeps): voi
       }
     };
 
+  // Whose token this is: the CLI's API mode checks an explicit `--by` against it.
+  app.get(
+    '/api/whoami',
+    guarded(async (_request, _reply, actor) => ({ handle: actor })),
+  );
   app.get(
     '/api/incidents',
     guarded(async (request) => deps.incidents.listIncidents(parse(listQuery, request.query))),

@@ -4,22 +4,28 @@ import type { Policy } from '../../../domain/policy.ts';
 import type { Severity } from '../../../domain/severity.ts';
 import { sendError, toApiError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
+import type { IncidentListing } from '../../../contract/listing.ts';
+import type { ListedIncident } from '../../client/incidents.ts';
 import { escapeHtml, escapeXml } from '../../../markup.ts';
 
 /**
  * The public status page: `/status` (HTML), `/status.json`, `/status.atom`.
- * It shows what a customer may know and nothing else: open incidents and
- * those resolved in the last 7 days, with the updates engineers marked
- * public, and each component's status. Never a security-related incident
- * (nor its effect on a component), never people, alerts or root causes (the
- * root cause is internal; a resolved incident's public line is its last
- * public update, else "Resolved").
+ * It shows what a customer may know and nothing else: the incidents an engineer marked public (an update
+ * posted with `public: true`), or of a severity the policy makes public (`statusPage.publicSeverities`,
+ * default none), open or resolved in the last 7 days, with their public updates, and each component's
+ * status from them. Never a security-related incident (nor its effect on a component), never people,
+ * alerts or root causes (the root cause is internal; a resolved incident's public line is its last public
+ * update, else "Resolved").
+ *
+ * It reads visibility alone (`listRecent`: search attributes and the memo the incident workflow keeps,
+ * src/contract/listing.ts), one list call per refresh whatever the number of incidents, and so keeps
+ * answering while no worker runs. Only a run from before the listing memo is asked for its state.
  */
 
 const CACHE_MS = 5_000;
 const RESOLVED_WINDOW_MS = 7 * 24 * 60 * 60 * 1000;
-/** Resolved incidents looked at per refresh, newest first: the page never reads the whole history. */
-const MAX_RESOLVED_LOOKUPS = 100;
+/** Runs without a listing memo (begun before it) asked for their state per refresh, newest first. */
+const MAX_STATE_LOOKUPS = 100;
 
 export type ComponentStatus = 'operational' | 'degraded_performance' | 'partial_outage' | 'major_outage';
 const COMPONENT_STATUS_ORDER: readonly ComponentStatus[] = [
@@ -70,21 +76,77 @@ interface StatusSnapshot {
   updatedAt: string;
 }
 
-function publicView(state: IncidentState): PublicIncident {
+/** What the page may know of an incident, from its listing memo or (a run from before it) its state. */
+interface Candidate {
+  id: string;
+  title: string;
+  service: string;
+  severity: Severity;
+  status: string;
+  createdAt: string;
+  securityRelated: boolean;
+  resolvedAt?: string;
+  publicUpdateCount: number;
+  publicUpdates: PublicUpdate[];
+}
+
+function fromListing(incident: ListedIncident & { listing: IncidentListing }): Candidate {
+  const { listing } = incident;
+  return {
+    id: incident.id,
+    title: incident.title,
+    service: incident.service,
+    severity: incident.severity,
+    status: incident.status,
+    createdAt: listing.createdAt,
+    securityRelated: listing.securityRelated,
+    ...(listing.resolvedAt !== undefined ? { resolvedAt: listing.resolvedAt } : {}),
+    publicUpdateCount: listing.publicUpdateCount,
+    publicUpdates: listing.publicUpdates,
+  };
+}
+
+function fromState(state: IncidentState): Candidate {
   const updates = state.publicUpdates ?? [];
-  const update = updates.at(-1);
-  const view: PublicIncident = {
+  return {
     id: state.id,
     title: state.title,
     service: state.service,
     severity: state.severity,
     status: state.status,
     createdAt: state.createdAt,
+    securityRelated: state.securityRelated,
+    ...(state.resolvedAt !== undefined ? { resolvedAt: state.resolvedAt } : {}),
+    publicUpdateCount: updates.length,
+    publicUpdates: updates,
+  };
+}
+
+/** Public: marked so by an engineer (a public update), or of a severity the policy shows; never security-related. */
+function isPublic(policy: Policy, incident: Candidate): boolean {
+  if (incident.securityRelated) return false;
+  return incident.publicUpdateCount > 0 || policy.statusPage.publicSeverities.includes(incident.severity);
+}
+
+function publicView(incident: Candidate): PublicIncident {
+  const updates = incident.publicUpdates.map(({ at, message, eta }) => ({
+    at,
+    message,
+    ...(eta !== undefined ? { eta } : {}),
+  }));
+  const update = updates.at(-1);
+  const view: PublicIncident = {
+    id: incident.id,
+    title: incident.title,
+    service: incident.service,
+    severity: incident.severity,
+    status: incident.status,
+    createdAt: incident.createdAt,
     updates,
     ...(update ? { update } : {}),
   };
-  if (state.status === 'resolved') {
-    if (state.resolvedAt) view.resolvedAt = state.resolvedAt;
+  if (incident.status === 'resolved') {
+    if (incident.resolvedAt) view.resolvedAt = incident.resolvedAt;
     view.resolution = update?.message ?? 'Resolved';
   }
   return view;
@@ -105,24 +167,27 @@ export function componentStatuses(
   });
 }
 
-async function loadSnapshot(deps: AppDeps, now: number): Promise<StatusSnapshot> {
-  const all = await deps.incidents.listIncidents();
-  const candidates = [
-    ...all.filter((i) => i.status !== 'resolved'),
-    ...all.filter((i) => i.status === 'resolved').slice(0, MAX_RESOLVED_LOOKUPS),
-  ];
+async function loadSnapshot(deps: StatusDeps, now: number): Promise<StatusSnapshot> {
+  const listed = await deps.incidents.listRecent(new Date(now - RESOLVED_WINDOW_MS));
+  const legacy = listed.filter((i) => !i.listing).slice(0, MAX_STATE_LOOKUPS);
   const states = await Promise.all(
-    candidates.map((summary) => deps.incidents.getIncident(summary.id).catch(() => undefined)),
+    legacy.map((summary) => deps.incidents.getIncident(summary.id).catch(() => undefined)),
   );
-  // An incident whose state cannot be read is left out: it might be security-related.
-  const shown = states.filter((s): s is IncidentState => s !== undefined && s.securityRelated !== true);
-  const open = shown.filter((s) => s.status !== 'resolved').map(publicView);
+  const candidates = [
+    ...listed
+      .filter((i): i is ListedIncident & { listing: IncidentListing } => i.listing !== undefined)
+      .map(fromListing),
+    // An incident whose state cannot be read is left out: it might be security-related.
+    ...states.filter((s): s is IncidentState => s !== undefined).map(fromState),
+  ];
+  const shown = candidates.filter((c) => isPublic(deps.policy, c));
+  const open = shown.filter((c) => c.status !== 'resolved').map(publicView);
   const resolved = shown
     .filter(
-      (s) =>
-        s.status === 'resolved' &&
-        s.resolvedAt !== undefined &&
-        now - Date.parse(s.resolvedAt) <= RESOLVED_WINDOW_MS,
+      (c) =>
+        c.status === 'resolved' &&
+        c.resolvedAt !== undefined &&
+        now - Date.parse(c.resolvedAt) <= RESOLVED_WINDOW_MS,
     )
     .map(publicView)
     .sort((a, b) => (b.resolvedAt ?? '').localeCompare(a.resolvedAt ?? ''));
@@ -241,7 +306,10 @@ function statusHtml(policy: Policy, snapshot: StatusSnapshot): string {
   );
 }
 
-export function registerStatusRoutes(app: FastifyInstance, deps: AppDeps): void {
+/** What the status page needs: the policy, visibility through the gateway, its public URL (Atom self link). */
+export type StatusDeps = Pick<AppDeps, 'policy' | 'incidents' | 'publicUrl'>;
+
+export function registerStatusRoutes(app: FastifyInstance, deps: StatusDeps): void {
   // A public page may be polled hard: its answer is kept for a few seconds instead of asking Temporal each time.
   let cached: { until: number; snapshot: Promise<StatusSnapshot> } | undefined;
   const snapshot = (): Promise<StatusSnapshot> => {
