@@ -181,8 +181,11 @@ describe('channels, end to end', () => {
     expect(mail.envelopeTo).toEqual(['alice@pno.example']);
     expect(mail.subject).toBe(`[P2] ${id} PodCrash on pno-physics-bench — new incident`);
     expect(mail.text).toContain(`incident ack ${id}`);
+    // The initial report (the investigation's findings also name the incident, and may arrive first).
     const report = await eventually('the channel report', () =>
-      stack.slack.postLog.items.find((p) => p.channel === '#pno-incidents' && p.text.includes(id)),
+      stack.slack.postLog.items.find(
+        (p) => p.channel === '#pno-incidents' && p.text.includes(id) && p.text.includes('INCIDENT ALERT'),
+      ),
     );
     expect(report.text).toContain(
       '&lt;!channel&gt; &lt;http://evil.example|click&gt; &amp; &lt;b&gt;bold&lt;/b&gt;',

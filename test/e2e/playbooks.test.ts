@@ -599,11 +599,12 @@ describe('performance degradation playbook, from HighLatency (a test rule)', () 
           expect(before).toBeLessThan(900);
           expect(after).toBeGreaterThan(150);
           expect(after).toBeLessThan(500);
-          // 300m and 200Mi per pod, as the exporter says (the CPU a rate over 10 s, give or take a scrape).
+          // 300m and 200Mi per pod, as the exporter says. The CPU is a rate over 10 s: a scrape missed on a
+          // loaded machine, or a series younger than the window, moves it by a scrape's worth (CI saw 226m).
           const constraints = /^average CPU per pod (\d+)m, memory (\d+)Mi$/.exec(
             stepOf(state, 'resource_constraints')?.summary ?? '',
           );
-          expect(Number(constraints?.[1])).toBeGreaterThan(240);
+          expect(Number(constraints?.[1])).toBeGreaterThan(180);
           expect(Number(constraints?.[1])).toBeLessThan(360);
           expect(constraints?.[2]).toBe('200');
           expect(stepOf(state, 'hpa_status')?.summary).toMatch(/^hpa\/pno-hpa: 2-10 replicas/);
