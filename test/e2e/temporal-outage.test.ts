@@ -143,7 +143,13 @@ describe('a Temporal outage while Alertmanager delivers', () => {
       const all = await incidents.listIncidents();
       expect(all.map((i) => i.id)).toEqual([incident?.id]);
       expect(await apiMetric('incident_webhook_groups_total', { action: 'started' })).toBe(1);
-      const state = await incidents.getIncident(incident?.id ?? '');
+      // Right after the restart Temporal lists no poller until the worker polls again: reads are refused
+      // (503, "no worker is polling") for that moment, by design.
+      const state = await eventually(
+        'the worker to poll the restarted server',
+        () => incidents.getIncident(incident?.id ?? '').catch(() => undefined),
+        { timeoutMs: 45_000, intervalMs: 500 },
+      );
       expect(state).toMatchObject({ mappingRule: 'high-error-rate', playbook: { name: 'highErrorRate' } });
       expect(state.alerts).toHaveLength(1);
       expect(state.timeline.filter((t) => t.kind === 'alert')).toHaveLength(1);
