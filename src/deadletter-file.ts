@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
+import { readJsonLines } from './jsonl-file.ts';
 
 /**
  * The dead-letter file: alert deliveries that were valid but could not be ingested (an internal error, a
@@ -97,22 +98,8 @@ export async function readDeadLetters(
   file: string,
   options: { status?: DeadLetterView['status']; limit?: number } = {},
 ): Promise<DeadLetterView[]> {
-  let content: string;
-  try {
-    content = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
   const letters = new Map<string, DeadLetterView>();
-  for (const text of content.split('\n')) {
-    if (text.trim() === '') continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      continue;
-    }
+  for (const { value: parsed } of await readJsonLines(file)) {
     if (isLetter(parsed)) {
       if (!letters.has(parsed.id)) letters.set(parsed.id, { ...parsed, status: 'pending', failedReplays: 0 });
       continue;

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readJsonLines } from './jsonl-file.ts';
 
 /**
  * The local outbox's file format, shared by the side that writes it (the
@@ -27,22 +27,8 @@ export async function readOutbox(
   file: string,
   options: { limit?: number; channel?: string; incidentId?: string } = {},
 ): Promise<OutboxEntry[]> {
-  let content: string;
-  try {
-    content = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
   const entries: { entry: OutboxEntry; line: number }[] = [];
-  for (const [line, text] of content.split('\n').entries()) {
-    if (text.trim() === '') continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      continue;
-    }
+  for (const { value: parsed, line } of await readJsonLines(file)) {
     if (!isEntry(parsed)) continue;
     if (options.channel !== undefined && parsed.channel !== options.channel) continue;
     if (options.incidentId !== undefined && parsed.incidentId !== options.incidentId) continue;

@@ -119,6 +119,17 @@ export interface RollbackResult extends Change {
 export type CircuitBreaker =
   { configMap: string; key: string; value: string } | { annotation: string; value: string };
 
+/** A run's claim on a Deployment for one playbook: the cooldown check and its record, in one call. */
+export interface ClaimInput {
+  namespace: string;
+  deployment: string;
+  playbook: string;
+  runId: string;
+  /** ISO time of the claim, computed once by the workflow. */
+  at: string;
+  cooldownMs: number;
+}
+
 /** The cooldown's record on the Deployment: which run of a playbook acted last, and when. */
 export interface PlaybookClaim {
   granted: boolean;

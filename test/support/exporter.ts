@@ -18,9 +18,9 @@
  * Test queries use short windows (`[10s]` with a 1 s scrape interval) so that a change of rate shows within
  * seconds; the production defaults keep the procedures' `[5m]`.
  */
+import { listenOnLoopback } from './stand-in.ts';
 import { createServer } from 'node:http';
 import type { Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 export interface PodUsageSetting {
   cpuMillicores: number;
@@ -80,14 +80,7 @@ export class Exporter {
 
   /** Listens on a free 127.0.0.1 port; resolves with the scrape target `127.0.0.1:<port>`. */
   async start(): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: '127.0.0.1', port: 0 }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.port = (this.server.address() as AddressInfo).port;
+    this.port = await listenOnLoopback(this.server);
     return this.target;
   }
 

@@ -22,6 +22,7 @@ import type {
   CircuitBreaker,
   DeletePodsResult,
   HpaStatus,
+  ClaimInput,
   PlaybookClaim,
   PodHealth,
   PodReadiness,
@@ -128,14 +129,7 @@ export interface KubernetesActivities {
   scaleTo(a: { namespace: string; deployment: string; replicas: number; hpa?: string }): Promise<ScaleResult>;
   rollbackTo(a: { namespace: string; deployment: string; revision: number }): Promise<RollbackResult>;
   setCircuitBreaker(a: { namespace: string; deployment: string; breaker: CircuitBreaker }): Promise<Change>;
-  claimPlaybookRun(a: {
-    namespace: string;
-    deployment: string;
-    playbook: string;
-    runId: string;
-    at: string;
-    cooldownMs: number;
-  }): Promise<PlaybookClaim>;
+  claimPlaybookRun(a: ClaimInput): Promise<PlaybookClaim>;
 }
 
 export type KubernetesActivityName = keyof KubernetesActivities;
@@ -799,14 +793,7 @@ export class KubernetesCluster implements KubernetesActivities {
     });
   };
 
-  readonly claimPlaybookRun = async (a: {
-    namespace: string;
-    deployment: string;
-    playbook: string;
-    runId: string;
-    at: string;
-    cooldownMs: number;
-  }): Promise<PlaybookClaim> => {
+  readonly claimPlaybookRun = async (a: ClaimInput): Promise<PlaybookClaim> => {
     const at = Date.parse(a.at);
     if (Number.isNaN(at)) throw playbookFailure('Invalid', `claim ${a.playbook}: "${a.at}" is not a time`);
     const key = `${LAST_RUN_ANNOTATION_PREFIX}${a.playbook}`;
