@@ -1,9 +1,46 @@
 /** TCP ports on 127.0.0.1 for the servers the tooling starts: pick a free one, check one, wait for one. */
+import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Asks the OS for a free TCP port on 127.0.0.1 (bind to port 0, read it back, close). */
+/**
+ * The OS's ephemeral port range (Linux: /proc/sys/net/ipv4/ip_local_port_range), from which it hands out
+ * port-0 binds and outgoing source ports.
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (low !== undefined && high !== undefined && Number.isInteger(low) && low > 0 && high >= low)
+      return [low, high];
+  } catch {
+    // not Linux: IANA's dynamic range
+  }
+  return [49152, 65535];
+}
+
+/**
+ * A free TCP port on 127.0.0.1, chosen *below* the OS's ephemeral range and checked by binding it. A port
+ * the OS handed out for a port-0 bind can be handed out again to the next process that binds port 0 (the
+ * Temporal dev server opens several internal listeners that way) between our check and the real listen;
+ * a port outside that range can only be taken by someone who names it.
+ */
 export async function freePort(): Promise<number> {
+  const [ephemeralLow] = ephemeralRange();
+  const low = 10_000;
+  const high = Math.max(low + 1_000, ephemeralLow - 1);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (port >= ephemeralLow) continue;
+    if (await isPortFree(port)) return port;
+  }
+  return await osAssignedPort();
+}
+
+/** Bind to port 0, read the port back, close: the OS's choice (inside its ephemeral range). */
+async function osAssignedPort(): Promise<number> {
   return await new Promise<number>((resolve, reject) => {
     const server = createServer();
     server.unref();
