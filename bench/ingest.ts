@@ -24,6 +24,7 @@ import { alertGroupWorkflowId } from '../src/contract/workflow-ids.ts';
 import { newIncidentId } from '../src/starter/client/temporal.ts';
 import { INCIDENT_WORKFLOW_TYPE, alertsReceivedSignal, stateQuery } from '../src/contract/messages.ts';
 import type { IncidentInput } from '../src/contract/messages.ts';
+import { policyRefOf } from '../src/policy-snapshots.ts';
 import { startDevServer } from '../scripts/lib/dev-server.ts';
 import { freePort } from '../scripts/lib/ports.ts';
 import { alertmanagerPayload } from '../test/support/alerts.ts';
@@ -144,6 +145,8 @@ async function floorSignalWithStart(): Promise<Outcome> {
       settings.policy.webhook.maxAlertsPerGroup,
     ),
   );
+  // As the API starts incidents: the policy by hash (the worker, on the same file, knows it).
+  const policyRef = policyRefOf(settings.policy);
   const latencies: number[] = [];
   const started = performance.now();
   await concurrent(ALERTS, CONCURRENCY, async (i) => {
@@ -152,7 +155,7 @@ async function floorSignalWithStart(): Promise<Outcome> {
     await client.workflow.signalWithStart(INCIDENT_WORKFLOW_TYPE, {
       workflowId: alertGroupWorkflowId(receiver, batch.groupKey),
       taskQueue: settings.temporal.taskQueue,
-      args: [{ incidentId: newIncidentId(), policy: settings.policy } satisfies IncidentInput],
+      args: [{ incidentId: newIncidentId(), policyRef } satisfies IncidentInput],
       signal: alertsReceivedSignal,
       signalArgs: [batch],
     });

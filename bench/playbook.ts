@@ -523,9 +523,10 @@ try {
   async function runTemporal(): Promise<Run> {
     const sentAt = Date.now();
     const t0 = performance.now();
-    const state = await incidentHandle.executeUpdate(OPERATIONS.runPlaybook.update, {
+    await incidentHandle.executeUpdate(OPERATIONS.runPlaybook.update, {
       args: [{ by: 'alice', name: 'serviceOutage' }],
     });
+    const state = await incidentHandle.query(stateQuery);
     const runId = state.playbook?.runId;
     if (!runId) throw new Error('the incident started no playbook run');
     const child = client.workflow.getHandle(runId);

@@ -26,6 +26,7 @@ import {
 } from './lib/temporal-target.ts';
 import type { ManagedProcess } from './lib/process.ts';
 import { describeExit, startProcess } from './lib/process.ts';
+import { freePort } from './lib/ports.ts';
 import { ensureTemporalCli } from './lib/tools/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -194,11 +195,16 @@ async function main(): Promise<void> {
   // The laptop outbox: messages of channels without a provider are written here (GET /outbox, incident outbox).
   const outbox = process.env['INCIDENT_OUTBOX'] || path.join(dataDir, 'outbox.jsonl');
   mkdirSync(path.dirname(outbox), { recursive: true });
+  // The worker's Temporal SDK metrics: WORKER_METRICS_ADDRESS, else a free loopback port.
+  const workerMetrics = process.env['WORKER_METRICS_ADDRESS'] || `127.0.0.1:${await freePort()}`;
   const env = {
     ...process.env,
     TEMPORAL_ADDRESS: address,
     TEMPORAL_NAMESPACE: namespace,
     INCIDENT_OUTBOX: outbox,
+    // Policy snapshots by hash (src/policy-snapshots.ts): the API writes what the worker reads, whatever the cwd.
+    INCIDENT_POLICY_DIR: process.env['INCIDENT_POLICY_DIR'] || path.join(dataDir, 'policies'),
+    WORKER_METRICS_ADDRESS: workerMetrics,
   };
   spawnChild('worker', 'src/worker.ts', env);
   spawnChild('api', 'src/starter/api/server.ts', env);
@@ -206,6 +212,9 @@ async function main(): Promise<void> {
   say(`Temporal gRPC: ${address}  (namespace ${namespace})`);
   say(`Temporal UI:   ${uiUrl ?? '(the existing server’s own web UI)'}`);
   say(`API:           ${apiUrl}`);
+  say(
+    `Metrics:       http://${workerMetrics}/metrics  (the worker's Temporal SDK metrics; the API's: ${apiUrl}/metrics)`,
+  );
   say(
     `Outbox:        on, in ${outbox} — messages with no provider configured land there: ${apiUrl}/outbox, ` +
       `or INCIDENT_OUTBOX=${outbox} npm exec -- incident outbox`,

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
 import { SmtpEmail } from './activities/channels/email.ts';
 import {
@@ -31,12 +31,14 @@ import { SignedWebhook } from './activities/channels/webhook.ts';
 import type { DeliveryChannels } from './activities/deliver.ts';
 import { TemporalIncidentHistory } from './activities/incident-history.ts';
 import { createActivities } from './activities/index.ts';
+import { IncidentRecordFile, incidentRecordDir } from './incident-record-file.ts';
 import { createPlaybookHttp } from './activities/playbooks/http.ts';
 import { playbookActivities } from './activities/playbooks/index.ts';
 import type { PlaybookActivities } from './activities/playbooks/index.ts';
 import { KubernetesCluster, loadKubeConfig } from './activities/playbooks/kubernetes.ts';
 import { Monitoring } from './activities/playbooks/monitoring.ts';
 import { loadSettingsOrExit } from './config.ts';
+import { PolicySnapshots, policySnapshotDir } from './policy-snapshots.ts';
 import type { Settings } from './config.ts';
 import type { Policy } from './domain/policy.ts';
 import { playbookSettings } from './domain/policy.ts';
@@ -240,9 +242,14 @@ export function buildChannels(policy: Policy, env: Env): { channels: DeliveryCha
 export function buildActivities(settings: Settings, env: NodeJS.ProcessEnv = process.env) {
   const { channels, describe } = buildChannels(settings.policy, env);
   const playbooks = buildPlaybooks(settings.policy, env);
+  // Incidents' policies by hash (their snapshots), and the people whose contacts `deliver` looks up.
+  const policies = new PolicySnapshots({ current: settings.policy, dir: policySnapshotDir(env) });
   return {
+    policies,
     activities: createActivities({
+      policies,
       history: new TemporalIncidentHistory(lazyClient(settings.temporal)),
+      records: new IncidentRecordFile(incidentRecordDir(env)),
       channels,
       playbooks: playbooks.activities,
     }),
@@ -294,7 +301,16 @@ export async function createWorker(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ worker: Worker; connection: NativeConnection; channels: string[] }> {
   const connection = await NativeConnection.connect(connectionOptions(settings.temporal));
-  const { activities, channels } = buildActivities(settings, env);
+  const { activities, channels, policies } = buildActivities(settings, env);
+  // Its own policy's snapshot, for whatever shares the directory (an API on the same file needs none).
+  const dir = policySnapshotDir(env);
+  channels.push(
+    await policies.publish().then(
+      () => `policy: ${policies.current.hash} (snapshots in ${dir})`,
+      (err: unknown) =>
+        `policy: ${policies.current.hash}; its snapshot NOT written to ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+    ),
+  );
   const worker = await Worker.create({
     connection,
     namespace: settings.temporal.namespace,
@@ -306,10 +322,50 @@ export async function createWorker(
   return { worker, connection, channels };
 }
 
+/**
+ * `WORKER_METRICS_ADDRESS` (`host:port`, e.g. `0.0.0.0:9464`), or undefined when unset: where the worker serves
+ * the Temporal SDK's own Prometheus metrics (`/metrics`). A value that is not `host:port` is refused.
+ */
+export function workerMetricsAddress(env: Env): string | undefined {
+  const value = env['WORKER_METRICS_ADDRESS']?.trim();
+  if (!value) return undefined;
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65_535)
+    throw new Error(`WORKER_METRICS_ADDRESS: expected host:port such as 0.0.0.0:9464, got "${value}"`);
+  return value;
+}
+
+/**
+ * Installs the SDK's runtime with its Prometheus exporter on {@link workerMetricsAddress} (once per process,
+ * before any connection): worker task slots, poll and schedule-to-start latencies, workflow and activity
+ * outcomes, Temporal request latencies and failures, named the Prometheus way (`_total` counters, `_seconds`
+ * histograms). Returns the address, or undefined (nothing installed: the SDK's default runtime, no metrics).
+ */
+export function installWorkerMetrics(env: Env): string | undefined {
+  const bindAddress = workerMetricsAddress(env);
+  if (!bindAddress) return undefined;
+  Runtime.install({
+    telemetryOptions: {
+      metrics: {
+        prometheus: {
+          bindAddress,
+          countersTotalSuffix: true,
+          unitSuffix: true,
+          useSecondsForDurations: true,
+        },
+      },
+    },
+  });
+  return bindAddress;
+}
+
 async function main(): Promise<void> {
   const settings = loadSettingsOrExit();
+  const metricsAddress = installWorkerMetrics(process.env);
+  if (metricsAddress) console.log(`worker metrics (Temporal SDK) on http://${metricsAddress}/metrics`);
   const { worker, connection, channels } = await createWorker(settings);
-  for (const line of channels) console.log(line.startsWith('playbooks:') ? line : `channel ${line}`);
+  for (const line of channels) console.log(/^(playbooks|policy):/.test(line) ? line : `channel ${line}`);
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

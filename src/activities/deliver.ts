@@ -1,4 +1,6 @@
-import type { Delivery, DeliveryResult, Receipt } from '../domain/delivery.ts';
+import type { Contacts, Delivery, DeliveryResult, Receipt } from '../domain/delivery.ts';
+import { normalisePhone } from '../domain/people.ts';
+import type { Person } from '../domain/policy.ts';
 import type { Channel } from '../domain/severity.ts';
 import { DeliveryError } from './channels/errors.ts';
 import type {
@@ -22,6 +24,16 @@ import { addressOf } from './channels/notifier.ts';
  *   fallback from the policy is tried once for that person;
  * - nothing is recorded as delivered that the provider (or the laptop's
  *   outbox) did not take.
+ *
+ * A person is named by handle: their e-mail address and phone number are
+ * looked up here, in the worker's policy, when the message is sent, and
+ * never go back to the workflow (a receipt names the person by handle, and
+ * a provider's error that quotes an address has it replaced). A handle the
+ * worker's policy does not know fails every channel that needs an address
+ * (`unknown_person`), a person without an address on a channel fails that
+ * channel (`no_address`), each recorded as `notification_failed`.
+ * Deliveries scheduled before this carried the addresses themselves: they
+ * are sent to those.
  */
 
 export interface DeliveryChannels {
@@ -75,8 +87,26 @@ function failureOf(err: unknown): {
   return { reason: 'error', detail: err instanceof Error ? err.message : String(err), retryable: false };
 }
 
+/** Contacts with the addresses to send to, or why the person cannot be reached. */
+type Reachable = { contacts: Contacts } | { unknown: string };
+
+/** Every way the text may quote the person's addresses, longest first, with what replaces each. */
+function redactions(c: Contacts): [RegExp, string][] {
+  const out: [string, string][] = [];
+  if (c.phone) {
+    const normalised = normalisePhone(c.phone);
+    for (const form of new Set([c.phone, normalised, normalised.replace(/^\+/, '')]))
+      if (form.replace(/\D/g, '').length >= 5) out.push([form, `${c.handle}’s phone`]);
+  }
+  if (c.email) out.push([c.email, `${c.handle}’s e-mail`]);
+  return out
+    .sort((a, b) => b[0].length - a[0].length)
+    .map(([text, by]) => [new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), by]);
+}
+
 export class Deliverer {
   private readonly channels: DeliveryChannels;
+  private readonly people: (handle: string) => Person | undefined;
   private readonly progress: DeliveryProgress;
   private readonly lastAttempt: boolean;
   private readonly onProgress: (progress: DeliveryProgress) => void;
@@ -84,12 +114,15 @@ export class Deliverer {
 
   constructor(options: {
     channels: DeliveryChannels;
+    /** A person of the worker's policy by handle (own properties only), with their contacts. */
+    people: (handle: string) => Person | undefined;
     progress?: DeliveryProgress;
     lastAttempt: boolean;
     onProgress: (progress: DeliveryProgress) => void;
     now?: () => Date;
   }) {
     this.channels = options.channels;
+    this.people = options.people;
     this.progress = options.progress ?? { done: {}, partial: {}, rooms: {} };
     this.lastAttempt = options.lastAttempt;
     this.onProgress = options.onProgress;
@@ -134,25 +167,43 @@ export class Deliverer {
     };
   }
 
-  /** Runs one send; a retryable failure becomes RetryLater unless this is the last attempt. */
+  /**
+   * Runs one send; a retryable failure becomes RetryLater unless this is the last attempt. `redact` cleans
+   * what the provider answered (a person's address) before it is reported, retried or logged.
+   */
   private async attempt(
     channel: Channel | 'room',
     target: string,
     send: () => Promise<string>,
+    redact: (text: string) => string = (text) => text,
   ): Promise<Receipt> {
     try {
-      return this.receipt(channel, target, true, await send());
+      return this.receipt(channel, target, true, redact(await send()));
     } catch (err) {
       const failure = failureOf(err);
-      if (failure.retryable && !this.lastAttempt) throw new RetryLater(failure.detail, failure.retryAfterMs);
-      return this.receipt(
-        channel,
-        target,
-        false,
-        failure.detail,
-        failure.retryable ? 'transient' : failure.reason,
-      );
+      const detail = redact(failure.detail);
+      if (failure.retryable && !this.lastAttempt) throw new RetryLater(detail, failure.retryAfterMs);
+      return this.receipt(channel, target, false, detail, failure.retryable ? 'transient' : failure.reason);
     }
+  }
+
+  /**
+   * The person's addresses: those the delivery carries (scheduled before addresses were looked up here),
+   * else the worker's policy's, by handle.
+   */
+  private reach(contacts: Contacts): Reachable {
+    if (contacts.email !== undefined || contacts.phone !== undefined) return { contacts };
+    const person = this.people(contacts.handle);
+    if (!person) return { unknown: `${contacts.handle} is not a person in the worker’s policy` };
+    const slack = person.slack ?? contacts.slack;
+    return {
+      contacts: {
+        ...contacts,
+        ...(slack ? { slack } : {}),
+        ...(person.email ? { email: person.email } : {}),
+        ...(person.phone ? { phone: person.phone } : {}),
+      },
+    };
   }
 
   private roomId(channel: string): string {
@@ -234,14 +285,19 @@ export class Deliverer {
   ): Promise<DeliveryResult> {
     const receipts = this.progress.partial[i] ?? [];
     this.progress.partial[i] = receipts;
+    const reachable = this.reach(delivery.contacts);
+    const contacts = 'contacts' in reachable ? reachable.contacts : delivery.contacts;
     const message: PersonMessage = {
       incidentId,
       severity: delivery.severity,
       role: delivery.role,
-      contacts: delivery.contacts,
+      contacts,
       subject: delivery.subject,
       text: delivery.text,
     };
+    const patterns = redactions(contacts);
+    const redact = (text: string) =>
+      patterns.reduce((t, [pattern, by]) => t.replace(pattern, () => by), text);
     const queue: Channel[] = [...delivery.channels];
     const tried = new Set<Channel>();
     for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
@@ -250,26 +306,28 @@ export class Deliverer {
       tried.add(channel);
       let receipt = receipts.find((r) => r.channel === channel);
       if (!receipt) {
-        const target = isPersonChannel(channel) ? addressOf(channel, message) : undefined;
+        const handle = delivery.contacts.handle;
+        const address = isPersonChannel(channel) ? addressOf(channel, message) : undefined;
         if (!isPersonChannel(channel)) {
+          receipt = this.receipt(channel, handle, false, `${channel} does not reach a person`, 'refused');
+        } else if ('unknown' in reachable && channel !== 'pager') {
+          receipt = this.receipt(channel, handle, false, reachable.unknown, 'unknown_person');
+        } else if (address === undefined) {
           receipt = this.receipt(
             channel,
-            delivery.contacts.handle,
+            handle,
             false,
-            `${channel} does not reach a person`,
-            'refused',
-          );
-        } else if (target === undefined) {
-          receipt = this.receipt(
-            channel,
-            delivery.contacts.handle,
-            false,
-            `no ${channel} address in the policy`,
+            `no ${channel} address for ${handle} in the worker’s policy`,
             'no_address',
           );
         } else {
           const notifier = this.channels.notifiers[channel];
-          receipt = await this.attempt(channel, target, () => notifier.send(message, target));
+          receipt = await this.attempt(
+            channel,
+            shownTarget(channel, message, address),
+            () => notifier.send(message, address),
+            redact,
+          );
         }
         receipts.push(receipt);
         this.onProgress(this.progress);
@@ -278,6 +336,24 @@ export class Deliverer {
       if (!receipt.ok && fallback && !tried.has(fallback) && !queue.includes(fallback)) queue.push(fallback);
     }
     return summarise(receipts);
+  }
+}
+
+/**
+ * Who a receipt says a message went to: the PagerDuty dedup key, the Slack user, and for SMS, phone and
+ * e-mail the person's handle (the role's mailing list beside it), never their number or address.
+ */
+function shownTarget(channel: PersonChannel, message: PersonMessage, address: string): string {
+  const c = message.contacts;
+  switch (channel) {
+    case 'pager':
+    case 'slack':
+      return address;
+    case 'sms':
+    case 'phone':
+      return c.handle;
+    case 'email':
+      return [c.email ? c.handle : undefined, c.list].filter((t): t is string => Boolean(t)).join(' + ');
   }
 }
 

@@ -1,8 +1,12 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import type { ObtainedPolicy } from '../contract/messages.ts';
 import type { Delivery, DeliveryResult } from '../domain/delivery.ts';
+import type { Person } from '../domain/policy.ts';
 import { Deliverer, RetryLater } from './deliver.ts';
 import type { DeliveryChannels, DeliveryProgress } from './deliver.ts';
 import type { IncidentHistory } from './incident-history.ts';
+import type { IncidentRecordFile } from '../incident-record-file.ts';
+import type { ArchivedEntry } from '../domain/incident-record.ts';
 import { playbookActivities } from './playbooks/index.ts';
 import type { PlaybookActivities } from './playbooks/index.ts';
 
@@ -11,11 +15,26 @@ export interface ActivityDeps {
   /** Every channel's transport: the provider's, the laptop's outbox, or "not configured". */
   channels: DeliveryChannels;
   history: IncidentHistory;
+  /**
+   * The worker's policies (src/policy-snapshots.ts): an incident's policy by hash, and the people of the
+   * worker's current policy, whose contacts (e-mail, phone) the `deliver` activity looks up by handle.
+   */
+  policies: WorkerPolicies;
   /** The playbooks' Kubernetes, Prometheus and HTTP activities; default: no cluster, no Prometheus. */
   playbooks?: PlaybookActivities;
+  /** Where bounded incident runs put what they let go (src/incident-record-file.ts); the worker always has one. */
+  records?: IncidentRecordFile;
 }
 
 export type { Delivery };
+
+/** What the activities need of the worker's policies. */
+export interface WorkerPolicies {
+  /** The policy of that hash, else the worker's current policy with `missing` set; never throws for a miss. */
+  obtain(hash: string): Promise<ObtainedPolicy>;
+  /** A person of the worker's current policy (own properties only), with their contacts. */
+  person(handle: string): Person | undefined;
+}
 
 export interface DeliverInput {
   incidentId: string;
@@ -46,6 +65,7 @@ export function createActivities(deps: ActivityDeps) {
       const progress = resumeFrom(context.info.heartbeatDetails);
       const deliverer = new Deliverer({
         channels: deps.channels,
+        people: (handle) => deps.policies.person(handle),
         ...(progress ? { progress } : {}),
         lastAttempt: context.info.attempt >= input.maxAttempts,
         onProgress: (p) => context.heartbeat(p),
@@ -64,6 +84,29 @@ export function createActivities(deps: ActivityDeps) {
           nextRetryDelay: err.retryAfterMs,
         });
       }
+    },
+
+    /** Appends what a bounded incident run lets go to the incident's record (synced before it returns). */
+    async archiveIncidentRecord(input: { incidentId: string; entries: ArchivedEntry[] }): Promise<void> {
+      if (!deps.records) throw new Error('this worker has no incident record store');
+      await deps.records.append(input.incidentId, input.entries);
+    },
+
+    /**
+     * The policy an incident runs on, by the hash its start named (a local activity, once per run: its
+     * result is the run's policy, recorded in its history). A hash the worker does not know answers the
+     * worker's current policy, said loudly here and on the incident's timeline.
+     */
+    async incidentPolicy(input: { hash: string }): Promise<ObtainedPolicy> {
+      const obtained = await deps.policies.obtain(input.hash);
+      if (obtained.missing) {
+        log.warn('incident policy not found: the incident runs on the worker’s current policy', {
+          requested: obtained.missing.requested,
+          reason: obtained.missing.reason,
+          used: obtained.hash,
+        });
+      }
+      return obtained;
     },
 
     /** The incident this alert group had before (a group that fires again after its incident was resolved). */

@@ -18,12 +18,37 @@ export * from './operations.ts';
 
 export const INCIDENT_WORKFLOW_TYPE = 'incidentWorkflow';
 
-/** How an incident begins: from an Alertmanager group (alerts arrive by signal) or declared by an engineer. */
-export interface IncidentInput extends LifecycleInput {
-  policy: Policy;
+/** A policy by content: the sha256 (hex) of the canonical JSON of the policy without contacts (src/policy-snapshots.ts). */
+export interface PolicyRef {
+  hash: string;
+}
+
+/**
+ * How an incident begins: from an Alertmanager group (alerts arrive by signal) or declared by an engineer.
+ * A new start names its policy by hash (`policyRef`), and the run obtains the policy once, at its start
+ * (the `incidentPolicy` local activity). A run carries the policy itself (`policy`) when it continues as
+ * new, and runs started before policy references carried it too: whenever `policy` is present it is what
+ * the run uses, and no activity is called.
+ */
+export type IncidentInput = LifecycleInput & {
   /** History length after which the run continues as new (tests force a small value). */
   continueAsNewAfterEvents?: number;
+} & ({ policy: Policy; policyRef?: PolicyRef } | { policy?: undefined; policyRef: PolicyRef });
+
+/** The policy an incident runs on, as the worker found it for the run's `policyRef`. */
+export interface ObtainedPolicy {
+  /** Without contacts (src/domain/workflow-policy.ts). */
+  policy: Policy;
+  /** The hash of `policy`. */
+  hash: string;
+  /** Set when the requested policy was not found: `policy` is then the worker's current policy. */
+  missing?: { requested: string; reason: string };
 }
 
 export const alertsReceivedSignal = defineSignal<[AlertBatch]>('alertsReceived');
 export const stateQuery = defineQuery<IncidentState>('state');
+/**
+ * What the `state` query answers (as a failure) while a run has not opened its incident yet: the first
+ * moments of a run that obtains its policy by hash. Transient: readers ask again.
+ */
+export const NOT_OPENED_YET = 'the incident has not opened yet';

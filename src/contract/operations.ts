@@ -2,6 +2,7 @@ import { defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import type { IncidentState } from '../domain/incident.ts';
+import type { OperationAnswer } from '../domain/incident-record.ts';
 import { OPERATION_INPUTS, OPERATION_NAMES } from '../domain/operations.ts';
 import type { OperationName } from '../domain/operations.ts';
 
@@ -36,7 +37,7 @@ export interface OperationSpec<K extends OperationName> {
   name: K;
   verb: string;
   summary: string;
-  update: UpdateDefinition<IncidentState, [OperationArgs<K>], K>;
+  update: UpdateDefinition<IncidentState | OperationAnswer, [OperationArgs<K>], K>;
   /** Signals exist for what engineers send without our tools (web UI, `temporal workflow signal`). */
   signal: SignalDefinition<[OperationArgs<K>], K> | undefined;
   cli: readonly CliField[];
@@ -66,7 +67,7 @@ function operation<K extends OperationName, S extends boolean = false>(
     name,
     verb: spec.verb,
     summary: spec.summary,
-    update: defineUpdate<IncidentState, [OperationArgs<K>], K>(name),
+    update: defineUpdate<IncidentState | OperationAnswer, [OperationArgs<K>], K>(name),
     signal: signal as SignalOf<K, S>,
     cli: spec.cli ?? [],
     command: spec.command ?? [spec.verb],

@@ -28,3 +28,13 @@ export function alertBatchWorkflowId(batch: Pick<AlertBatch, 'receiver' | 'group
 export function declaredWorkflowId(incidentId: string): string {
   return `declared-${incidentId}`;
 }
+
+/**
+ * The watchdog workflow of an Alertmanager receiver (src/workflows/watchdog.ts): one per receiver, so every
+ * delivery of its Watchdog alert lands in the same one. A receiver name that is not a short plain word is
+ * hashed (receivers are free text).
+ */
+export function watchdogWorkflowId(receiver: string): string {
+  if (/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(receiver)) return `watchdog-${receiver}`;
+  return `watchdog-${createHash('sha256').update(receiver).digest('hex').slice(0, 32)}`;
+}

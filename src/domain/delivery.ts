@@ -7,8 +7,10 @@ import type { Channel, Role, Severity } from './severity.ts';
  * What the workflow hands the `deliver` activity, and what comes back. The
  * lifecycle decides (its outbox of {@link Outgoing} items); {@link deliveriesFor}
  * turns them into self-contained deliveries with everything the transports need
- * from the incident's policy snapshot (channel names, contacts, routing);
- * the activity only sends and reports, one {@link Receipt} per channel tried.
+ * from the incident's policy snapshot (channel names, routing, who is notified);
+ * the activity sends and reports, one {@link Receipt} per channel tried. People
+ * are named by handle: the activity looks up their e-mail address and phone
+ * number in the worker's policy when it sends, so neither is ever workflow data.
  */
 
 /** The steps of an incident a generic webhook hears of. */
@@ -55,12 +57,18 @@ export interface IncidentEventSummary {
   link: string;
 }
 
-/** A person's addresses, from the policy snapshot (the activity never looks people up). */
+/**
+ * Who a notification is for: the person's handle, name and Slack user from the incident's policy, and the
+ * role's mailing list. Their e-mail address and phone number are looked up by handle by the `deliver`
+ * activity; `email` and `phone` are only in deliveries scheduled before that (which are still sent to them).
+ */
 export interface Contacts {
   handle: string;
   name: string;
   slack?: string;
+  /** Only in deliveries scheduled before addresses were looked up by the activity; never set now. */
   email?: string;
+  /** Only in deliveries scheduled before addresses were looked up by the activity; never set now. */
   phone?: string;
   /** Mailing list of the notified role (`channels.email.lists`). */
   list?: string;
@@ -97,7 +105,10 @@ export type Delivery =
 /** One channel's outcome for one delivery. */
 export interface Receipt {
   channel: Channel | 'room';
-  /** Who or what it went to: a Slack channel, an e-mail address, a phone number, a dedup key. */
+  /**
+   * Who or what it went to: a Slack channel or user, a dedup key, a person's handle for SMS, phone and
+   * e-mail (never their number or address; a role's mailing list beside it).
+   */
   target: string;
   ok: boolean;
   /** Provider reference (Slack ts, message id, SID, dedup key) or the provider's error. */
@@ -149,7 +160,7 @@ export function subjectOf(state: Pick<IncidentState, 'id' | 'severity' | 'title'
 
 /**
  * Turns the lifecycle's outbox into deliveries, reading the policy snapshot and
- * the state for channel names, contacts, threads and the incident's room.
+ * the state for channel names, people, threads and the incident's room.
  */
 export function deliveriesFor(
   policy: Policy,
@@ -178,12 +189,12 @@ export function deliveriesFor(
         const handle = n.person ?? '';
         const person = Object.hasOwn(policy.people, handle) ? policy.people[handle] : undefined;
         const list = n.role ? policy.channels.email?.lists?.[n.role] : undefined;
+        // Never the person's e-mail or phone, even from a policy snapshot that has them (runs started
+        // before snapshots were stripped): the activity looks them up when it sends.
         const contacts: Contacts = {
           handle,
           name: person?.name ?? handle,
           ...(person?.slack ? { slack: person.slack } : {}),
-          ...(person?.email ? { email: person.email } : {}),
-          ...(person?.phone ? { phone: person.phone } : {}),
           ...(list ? { list } : {}),
         };
         const suppressed = new Set(out.suppressed ?? []);

@@ -1,4 +1,5 @@
 import type { AlertRecord } from './alert-mapping.ts';
+import type { IncidentRecordState } from './incident-record.ts';
 import type { PlaybookRecord, PlaybookStep } from './playbook.ts';
 import type { Channel, Impact, Role, Severity } from './severity.ts';
 
@@ -29,6 +30,8 @@ export const TIMELINE_KINDS = [
   'rejected',
   'reminder',
   'paging_suppressed',
+  /** The run's policy (by hash) was not found: it runs on the worker's current policy (src/policy-snapshots.ts). */
+  'policy_not_found',
 ] as const;
 export type TimelineKind = (typeof TIMELINE_KINDS)[number];
 
@@ -105,4 +108,10 @@ export interface IncidentState {
   /** Where the incident lives in Slack: its thread per channel (first report's ts) and its own channel. */
   slack?: { threads: Record<string, string>; room?: { id?: string; name: string } };
   timeline: TimelineEntry[];
+  /**
+   * Bounded runs (src/domain/incident-record.ts): `alerts`, `timeline`, `actionsTaken` and `publicUpdates`
+   * then hold the latest entries only; these are the counts of everything and every alert's status. Absent
+   * in incidents whose run keeps everything (older runs).
+   */
+  record?: IncidentRecordState;
 }

@@ -4,6 +4,9 @@ import { responseDueAt } from './business-hours.ts';
 import { dueEscalations, escalateNow, openEscalation } from './escalation.ts';
 import type { EscalationState, IncidentFacts, Notification } from './escalation.ts';
 import type { IncidentState, TimelineKind } from './incident.ts';
+import { FLAP_DAMPING_DEFAULT_MS, STATE_BOUNDS, recordOf, serialisedBytes } from './incident-record.ts';
+import type { ArchivedEntry, IncidentRecordState, StateBounds } from './incident-record.ts';
+import { formatDuration } from './duration.ts';
 import {
   approvalNeededNotice,
   incidentLink,
@@ -101,6 +104,8 @@ export interface RunRuntime {
   nextReminderAt?: number;
   /** The maintenance window's end was acted on: those it kept from being paged have been paged. */
   maintenanceOver?: boolean;
+  /** Flap damping: when the channels last heard of an alert-driven change to each status. */
+  toldOfStatusAt?: Partial<Record<IncidentState['status'], number>>;
 }
 
 /**
@@ -140,6 +145,13 @@ export interface LifecycleBehaviour {
    * replay as applied, or the run's commands would diverge from its history.
    */
   signalPermissions: boolean;
+  /**
+   * The state stays bounded (src/domain/incident-record.ts): counts, an index of every alert's status and
+   * the latest entries of each list; what the run lets go goes to the incident's record store. And flap
+   * damping: the channels hear of an alert-driven state change at most once per `alerts.flapDamping`.
+   * Before: every alert and entry stayed in the state, and every flap posted.
+   */
+  boundedState: boolean;
 }
 
 export const CURRENT_BEHAVIOUR: Readonly<LifecycleBehaviour> = {
@@ -148,6 +160,7 @@ export const CURRENT_BEHAVIOUR: Readonly<LifecycleBehaviour> = {
   channelEvents: true,
   playbooks: true,
   signalPermissions: true,
+  boundedState: true,
 };
 
 /** The playbook operations, refused on incidents whose run began before playbooks could run. */
@@ -184,6 +197,8 @@ export class IncidentLifecycle {
   private readonly input: LifecycleInput;
   private readonly workflowId: string;
   private readonly notices: NoticeContext;
+  /** An alert was added or changed since the last {@link takeArchive}: the alerts' size is checked again. */
+  private alertsGrew = false;
 
   constructor(input: LifecycleInput, policy: Policy, context: LifecycleContext) {
     this.input = input;
@@ -201,10 +216,87 @@ export class IncidentLifecycle {
         state.status === 'mitigated' &&
         state.mitigatedAt !== undefined &&
         runtime.quietSince === undefined &&
-        !state.alerts.some((a) => a.status === 'firing')
+        !this.anyAlertFiring()
       ) {
         runtime.quietSince = Date.parse(state.mitigatedAt);
       }
+      // Carried from a run that kept everything: from now on it keeps counts, the index and the latest entries.
+      if (this.behaviour.boundedState && !state.record) state.record = recordOf(state);
+    }
+  }
+
+  /** Whether any alert of the incident fires now (bounded runs keep the count; older ones every alert). */
+  private anyAlertFiring(): boolean {
+    const state = this.mustState();
+    return state.record ? state.record.counts.firing > 0 : state.alerts.some((a) => a.status === 'firing');
+  }
+
+  /** How many distinct alerts the incident has had. */
+  private alertsSeen(): number {
+    const state = this.mustState();
+    return state.record ? state.record.counts.alerts : state.alerts.length;
+  }
+
+  /**
+   * Bounded runs: lets go of the oldest entries of each list past its bound (and, when `budgetBytes` is
+   * given, of more until the state serialises within it), returning them for the incident's record store.
+   * Older runs keep everything: nothing is returned.
+   */
+  takeArchive(bounds: StateBounds = STATE_BOUNDS, budgetBytes?: number): ArchivedEntry[] {
+    const state = this.state;
+    const record = state?.record;
+    if (!state || !record) return [];
+    const out: ArchivedEntry[] = [];
+    const trim = (section: 'timeline' | 'actionsTaken' | 'publicUpdates', keep: number, slack: number) => {
+      const list: unknown[] = state[section];
+      if (list.length <= keep + slack) return;
+      const first = record.counts[section] - list.length;
+      list
+        .splice(0, list.length - keep)
+        .forEach((value, i) => out.push({ section, index: first + i, value }));
+    };
+    const trimAlerts = (keep: number, slack: number, maxBytes: number) => {
+      if (state.alerts.length <= keep + slack && !this.alertsGrew) return;
+      let bytes = serialisedBytes(state.alerts);
+      while (state.alerts.length > 1 && (state.alerts.length > keep || bytes > maxBytes)) {
+        const alert = state.alerts.shift() as AlertRecord;
+        bytes -= serialisedBytes(alert) + 1;
+        out.push({ section: 'alerts', index: record.counts.alertsArchived++, value: alert });
+      }
+    };
+    const pass = (scale: number, slack: number) => {
+      trim('timeline', Math.floor(bounds.timeline * scale), slack);
+      trim('actionsTaken', Math.floor(bounds.actionsTaken * scale), slack);
+      trim('publicUpdates', Math.floor(bounds.publicUpdates * scale), slack);
+      trimAlerts(Math.floor(bounds.alerts * scale), slack, Math.floor(bounds.alertBytes * scale));
+    };
+    pass(1, bounds.slack);
+    this.alertsGrew = false;
+    this.forgetResolvedAlerts(bounds.alertIndex);
+    // Before continuing as new: keep less until the carried state fits (a safety net; the bounds keep it far under).
+    for (let scale = 0.5; budgetBytes !== undefined && scale >= 1 / 64; scale /= 2) {
+      if (serialisedBytes(state) <= budgetBytes) break;
+      this.alertsGrew = true;
+      pass(scale, 0);
+      this.forgetResolvedAlerts(Math.floor(bounds.alertIndex * scale));
+    }
+    this.alertsGrew = false;
+    return out;
+  }
+
+  /** Forgets the oldest resolved fingerprints past `max` (a firing one is never forgotten). */
+  private forgetResolvedAlerts(max: number): void {
+    const record = this.mustState().record;
+    const index = record?.alertIndex;
+    if (!record || !index) return;
+    let excess = Object.keys(index).length - max;
+    if (excess <= 0) return;
+    for (const fingerprint of Object.keys(index)) {
+      if (excess <= 0) break;
+      if (index[fingerprint] !== 'resolved') continue;
+      delete index[fingerprint];
+      record.counts.forgottenAlerts++;
+      excess--;
     }
   }
 
@@ -261,6 +353,7 @@ export class IncidentLifecycle {
       postmortemRequired: severityRules(this.policy, seed.severity).postmortemRequired,
       timeline: [],
     };
+    if (this.behaviour.boundedState) state.record = recordOf(state);
     if (this.input.previousIncidentId) state.previousIncidentId = this.input.previousIncidentId;
     if (this.input.maintenance && Date.parse(this.input.maintenance.until) > now) {
       state.maintenance = { ...this.input.maintenance };
@@ -598,7 +691,9 @@ export class IncidentLifecycle {
   }
 
   record(now: number, kind: TimelineKind, actor: string, message: string): void {
-    this.mustState().timeline.push({ at: iso(now), kind, actor, message });
+    const state = this.mustState();
+    state.timeline.push({ at: iso(now), kind, actor, message });
+    if (state.record) state.record.counts.timeline++;
   }
 
   linkPrevious(previousIncidentId: string, now: number): void {
@@ -648,6 +743,7 @@ export class IncidentLifecycle {
   /** Records one alert; true when it started firing (new and firing, or firing again). */
   private recordAlert(alert: AlertRecord, now: number): boolean {
     const state = this.mustState();
+    if (state.record) return this.recordIndexedAlert(alert, now);
     const name = alert.labels['alertname'] ?? alert.fingerprint;
     const known = state.alerts.find((a) => a.fingerprint === alert.fingerprint);
     if (!known) {
@@ -680,10 +776,54 @@ export class IncidentLifecycle {
     return alert.status === 'firing';
   }
 
+  /**
+   * {@link recordAlert} in a bounded run: the index says what the alert was; the state keeps its latest
+   * record among the most recently changed (older ones go to the record store).
+   */
+  private recordIndexedAlert(alert: AlertRecord, now: number): boolean {
+    const state = this.mustState();
+    const record = state.record as IncidentRecordState;
+    const name = alert.labels['alertname'] ?? alert.fingerprint;
+    const index = (record.alertIndex ??= {});
+    const was = Object.hasOwn(index, alert.fingerprint) ? index[alert.fingerprint] : undefined;
+    if (was === alert.status) return false;
+    index[alert.fingerprint] = alert.status;
+    if (was === undefined) record.counts.alerts++;
+    if (alert.status === 'firing') record.counts.firing++;
+    else if (was === 'firing') record.counts.firing--;
+    const kept = state.alerts.findIndex((a) => a.fingerprint === alert.fingerprint);
+    if (kept >= 0) state.alerts.splice(kept, 1);
+    state.alerts.push(alert);
+    this.alertsGrew = true;
+    if (was === undefined) {
+      const sanitised =
+        alert.sanitised && alert.sanitised.length > 0
+          ? `; sanitised on ingestion: ${alert.sanitised.join('; ')}`
+          : '';
+      this.record(
+        now,
+        'alert',
+        'alertmanager',
+        `${name} ${alert.status} (${alert.severity}, ${alert.fingerprint})${sanitised}`,
+      );
+    } else {
+      this.record(
+        now,
+        alert.status === 'resolved' ? 'alert_resolved' : 'alert',
+        'alertmanager',
+        `${name} ${alert.status} (${alert.fingerprint})`,
+      );
+    }
+    if (alert.status === 'firing' && moreSevere(alert.severity, state.severity)) {
+      this.raiseSeverity(alert.severity, 'alertmanager', `alert ${name} is ${alert.severity}`, now);
+    }
+    return alert.status === 'firing';
+  }
+
   private afterAlertsChanged(now: number, startedFiring: boolean): void {
     const state = this.mustState();
-    if (state.alerts.length === 0) return;
-    const firing = state.alerts.some((a) => a.status === 'firing');
+    if (this.alertsSeen() === 0) return;
+    const firing = this.anyAlertFiring();
     const runtime = this.mustRuntime();
     if (!this.behaviour.quietAfterMitigation) {
       // Before the fix: only alerts clearing mitigated (and started the quiet period), and only that reopened.
@@ -714,14 +854,39 @@ export class IncidentLifecycle {
     this.record(now, 'reopened', 'alertmanager', `alerts firing again: back to ${state.status}`);
   }
 
+  /**
+   * Flap damping (bounded runs): whether the channels may hear of the alerts taking the incident to
+   * `status` now, i.e. they have not heard of it within `alerts.flapDamping`; notes the telling.
+   */
+  private toldOfStatus(status: IncidentState['status'], now: number): boolean {
+    if (!this.behaviour.boundedState) return true;
+    const runtime = this.mustRuntime();
+    const interval = this.policy.alerts.flapDamping ?? FLAP_DAMPING_DEFAULT_MS;
+    const last = runtime.toldOfStatusAt?.[status];
+    if (interval > 0 && last !== undefined && now - last < interval) return false;
+    runtime.toldOfStatusAt = { ...runtime.toldOfStatusAt, [status]: now };
+    return true;
+  }
+
   private markMitigated(now: number, actor: string, why: string): void {
     const state = this.mustState();
     if (state.status === 'triggered' || state.status === 'acknowledged')
       state.statusBeforeMitigation = state.status;
     state.status = 'mitigated';
     state.mitigatedAt = iso(now);
-    if (this.behaviour.quietAfterMitigation && !state.alerts.some((a) => a.status === 'firing')) {
+    if (this.behaviour.quietAfterMitigation && !this.anyAlertFiring()) {
       this.mustRuntime().quietSince = now;
+    }
+    if (actor === 'alertmanager' && !this.toldOfStatus('mitigated', now)) {
+      const record = state.record as IncidentRecordState;
+      record.counts.damped = (record.counts.damped ?? 0) + 1;
+      this.record(
+        now,
+        'mitigated',
+        actor,
+        `${why} (flapping: not posted again within ${formatDuration(this.policy.alerts.flapDamping ?? FLAP_DAMPING_DEFAULT_MS)})`,
+      );
+      return;
     }
     this.record(now, 'mitigated', actor, why);
     const text = mitigatedNotice(this.notices, state, why, this.autoResolves());
@@ -752,7 +917,9 @@ export class IncidentLifecycle {
     this.mustRuntime().lastProgressAt = now;
     state.lastUpdateAt = iso(now);
     state.actionsTaken.push(...(input.actions ?? []));
+    if (state.record) state.record.counts.actionsTaken += (input.actions ?? []).length;
     if (input.public === true) {
+      if (state.record) state.record.counts.publicUpdates++;
       state.publicUpdates.push({
         at: iso(now),
         message: input.message,
@@ -941,7 +1108,7 @@ export class IncidentLifecycle {
     ) {
       state.postmortemRequired = true;
       const rootCause =
-        state.alerts.length > 0 ? 'auto-resolved: alerts cleared' : 'auto-resolved: quiet since mitigated';
+        this.alertsSeen() > 0 ? 'auto-resolved: alerts cleared' : 'auto-resolved: quiet since mitigated';
       this.resolve({ by: 'system', rootCause }, now);
     }
   }

@@ -26,7 +26,10 @@ export function normalisePhone(phone: string): string {
 
 /**
  * The handle of the person whose contact `field` is `value` (a Slack user id, a
- * PagerDuty user id, a phone number compared normalised), if anyone's is.
+ * PagerDuty user id, a phone number compared normalised), if anyone's is. For the
+ * API's provider callbacks, over the policy it loaded: a workflow's snapshot has no
+ * phone numbers or PagerDuty ids (src/domain/workflow-policy.ts), and a caller's
+ * number never goes further than this lookup (the signal carries the handle).
  */
 export function personByContact(
   policy: Policy,

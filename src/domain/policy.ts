@@ -393,6 +393,22 @@ export const policySchema = z
          * group within those limits is never a 413; a smaller value is refused here.
          */
         maxBodyBytes: z.number().int().positive().optional(),
+        /**
+         * Backpressure (src/starter/api/backpressure.ts): past either bound the alert webhooks answer 503 with
+         * `Retry-After: retryAfterSeconds` (Alertmanager retries a 5xx) before any Temporal call, so a refused
+         * delivery starts nothing. `maxInFlight`: this API's signal-with-starts not yet answered by Temporal.
+         * `maxQueueBacklog`: workflow tasks waiting on the incidents task queue as Temporal reports it
+         * (DescribeTaskQueue's approximate backlog, asked at most every `queueBacklogPollSeconds`, never per
+         * request); 0 does not ask.
+         */
+        backpressure: z
+          .strictObject({
+            maxInFlight: z.number().int().positive().default(128),
+            maxQueueBacklog: z.number().int().min(0).default(1_000),
+            queueBacklogPollSeconds: z.number().min(1).max(60).default(5),
+            retryAfterSeconds: z.number().int().min(1).max(300).default(5),
+          })
+          .prefault({}),
       })
       .superRefine((webhook, ctx) => {
         const needed = (webhook.maxAlertsPerGroup + 4) * webhook.maxAlertBytes;
@@ -418,6 +434,12 @@ export const policySchema = z
         }),
         defaultSeverity: severity.default('P2'),
         serviceLabels: z.array(z.string()).default(['service', 'app', 'job']),
+        /**
+         * Flap damping: a flapping alert (firing, resolved, firing…) takes its incident through mitigated and
+         * back each time; the channels hear of each state at most once per this interval (the timeline keeps
+         * every change). `0s` turns damping off.
+         */
+        flapDamping: duration.default(10 * 60_000),
         /**
          * Mapping rules, first match wins. `match` values are exact label values, or
          * regular expressions written `~regex` (anchored). Each field set here
@@ -497,6 +519,24 @@ export const policySchema = z
       .strictObject({
         /** P2/P3 resolve themselves after their alerts stay clear this long. */
         autoResolveAfter: duration.default(30 * 60_000),
+      })
+      .prefault({}),
+    /**
+     * The alerting pipeline's dead-man's switch (src/workflows/watchdog.ts): alerts named `alertname` (Prometheus'
+     * always-firing `Watchdog`, routed to the webhook) open no incident but keep the receiver's watchdog alive;
+     * when none arrives for `timeout`, it opens an incident of `severity` ("Alerting pipeline silent").
+     */
+    watchdog: z
+      .strictObject({
+        alertname: z.string().trim().min(1).default('Watchdog'),
+        /** Longer than Alertmanager's `group_interval` + `repeat_interval` for the Watchdog route. */
+        timeout: duration
+          .refine(
+            (ms) => ms >= 60_000,
+            'at least 1m (Alertmanager repeats the Watchdog at most once a minute)',
+          )
+          .default(10 * 60_000),
+        severity: severity.default('P1'),
       })
       .prefault({}),
     /**

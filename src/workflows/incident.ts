@@ -8,6 +8,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -21,18 +22,21 @@ import type { IncidentState } from '../domain/incident.ts';
 import { IncidentLifecycle } from '../domain/lifecycle.ts';
 import type { Outgoing } from '../domain/lifecycle.ts';
 import { deliveriesFor } from '../domain/delivery.ts';
+import type { Policy } from '../domain/policy.ts';
+import { withoutContacts } from '../domain/workflow-policy.ts';
 import type { DeliveryResult } from '../domain/delivery.ts';
 import type { OperationName, OperationRefusal } from '../domain/operations.ts';
 import { incidentIdFrom } from '../contract/incident-id.ts';
 import {
   OPERATION_LIST,
   REFUSAL_FAILURE_TYPES,
+  NOT_OPENED_YET,
   alertsReceivedSignal,
   incidentSearchAttributes,
   searchAttributesOf,
   stateQuery,
 } from '../contract/messages.ts';
-import type { IncidentInput } from '../contract/messages.ts';
+import type { IncidentInput, PolicyRef } from '../contract/messages.ts';
 import { LISTING_MEMO_KEY, listingOf, readListing } from '../contract/listing.ts';
 import {
   INVESTIGATION_WORKFLOW_TYPE,
@@ -48,6 +52,14 @@ import type { AlertBatch } from '../domain/alert-mapping.ts';
 import type { PlaybookStepReport } from '../contract/playbooks.ts';
 import type { RawValue } from '@temporalio/common';
 import { UndecodableArgument, decodeArgument, rawSignal } from './signal-arguments.ts';
+import {
+  CARRY_BUDGET_BYTES,
+  STATE_BOUNDS,
+  answerOf,
+  serialisedBytes,
+  viewOf,
+} from '../domain/incident-record.ts';
+import type { ArchivedEntry } from '../domain/incident-record.ts';
 
 /**
  * Messages go out in one `deliver` activity per step of the incident, beside
@@ -57,6 +69,16 @@ import { UndecodableArgument, decodeArgument, rawSignal } from './signal-argumen
  * the web UI while it retries.
  */
 const DELIVERY_ATTEMPTS = 8;
+/**
+ * What a bounded run lets go goes to the incident's record store: retried until it is written (the run
+ * holds the entries meanwhile, and does not continue as new before), so nothing is lost to a disk hiccup.
+ */
+const { archiveIncidentRecord } = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+/** One activity's worth of entries (its input is one payload: well under Temporal's 2 MB). */
+const ARCHIVE_CHUNK_BYTES = 512 * 1024;
 const { deliver, findPreviousIncident } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '1 minute',
   heartbeatTimeout: '30 seconds',
@@ -66,6 +88,16 @@ const { deliver, findPreviousIncident } = proxyActivities<ReturnType<typeof crea
     maximumInterval: '30 seconds',
     maximumAttempts: DELIVERY_ATTEMPTS,
   },
+});
+
+/**
+ * The run's policy by the hash its start named, once, at its start (src/policy-snapshots.ts): a local
+ * activity (no task round trip), whose result is recorded in the run's history. It answers the worker's
+ * current policy for a hash it does not know, so its retries are only for a worker-side fault.
+ */
+const { incidentPolicy } = proxyLocalActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
 /** Continue-as-new well before Temporal's history limits; tests force a small value. */
@@ -94,6 +126,8 @@ const PATCHES = {
   signalPermissions: 'engineer-permissions',
   /** The memo keeps what listings and the status page read (src/contract/listing.ts), upserted when it changes. */
   listingMemo: 'listing-memo',
+  /** Bounded state, what it lets go appended to the incident's record store; flap damping. */
+  boundedState: 'bounded-state-and-flap-damping',
 } as const;
 
 /**
@@ -107,16 +141,119 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     channelEvents: patched(PATCHES.channelEvents),
     playbooks: patched(PATCHES.playbooks),
     signalPermissions: patched(PATCHES.signalPermissions),
+    boundedState: patched(PATCHES.boundedState),
   };
   const tickWhileDraining = patched(PATCHES.tickWhileDraining);
   const keepsListing = patched(PATCHES.listingMemo);
+  // The policy: in the input when the run continued as new (or started before policy references: their
+  // histories never take the activity's path), else obtained once by the hash the start named. Without
+  // people's contacts, whichever it is (an old input has them; nothing in a run reads them), so that no
+  // run carries them on through continue-as-new.
+  //
+  // While that activity runs the lifecycle does not exist yet: the state query and the engineers' updates are
+  // registered first, so that a `show` then hears "not opened yet" (the client retries) and an update waits for
+  // the incident instead of being rejected for want of a handler. Signals wait in the SDK's buffer.
+  const opening: { run?: IncidentLifecycle } = {};
+  setHandler(stateQuery, () => {
+    const state = opening.run?.state;
+    if (!state) throw new Error(NOT_OPENED_YET);
+    return viewOf(state);
+  });
+  const answer = (op: OperationName, arg: unknown) => {
+    apply(op, arg, Date.now());
+    // Bounded runs answer a summary: every update's answer is in history (the caller reads the state by query).
+    const state = run.state as IncidentState;
+    return state.record ? answerOf(state) : state;
+  };
+  for (const op of OPERATION_LIST) {
+    setHandler(
+      op.update,
+      (arg) => {
+        if (opening.run?.opened) return answer(op.name, arg);
+        // Accepted before the incident opened (its validator could not judge): judged once it has.
+        return (async () => {
+          await condition(() => opening.run?.opened === true);
+          refuseIfRefused(op.name, arg);
+          return answer(op.name, arg);
+        })();
+      },
+      {
+        validator: (arg) => {
+          if (opening.run?.opened) refuseIfRefused(op.name, arg);
+        },
+      },
+    );
+  }
+  const refuseIfRefused = (op: OperationName, arg: unknown) => {
+    const refusal = run.refusalOf(op, arg);
+    // `Forbidden` when the actor's roles do not permit it (the API answers 403), else `Refused`.
+    if (refusal) throw ApplicationFailure.nonRetryable(refusal.reason, REFUSAL_FAILURE_TYPES[refusal.kind]);
+  };
+  // Signals that arrive meanwhile are kept here, in arrival order, and applied once the lifecycle exists
+  // (the SDK's own buffer would hand them out in the order their handlers are registered). A run given its
+  // policy in its input (continued as new, or from before policy references) opens at once and registers its
+  // signal handlers where it always did.
+  const waitsForPolicy = input.policy === undefined;
+  const arrivedEarly: { name: string; raw: RawValue | undefined }[] = [];
+  const signalHandlers = new Map<string, (raw?: RawValue) => void>();
+  const onSignal = (definition: { readonly name: string }, handle: (raw?: RawValue) => void) => {
+    if (waitsForPolicy) signalHandlers.set(definition.name, handle);
+    else setHandler(rawSignal(definition), handle);
+  };
+  if (waitsForPolicy) {
+    const names = [
+      ...OPERATION_LIST.flatMap((op) => (op.signal ? [op.signal.name] : [])),
+      ...[playbookStepSignal, playbookStepsSignal, playbookFinishedSignal, investigationFinishedSignal].map(
+        (d) => d.name,
+      ),
+      alertsReceivedSignal.name,
+    ];
+    for (const name of names) {
+      setHandler(rawSignal({ name }), (raw) => {
+        const handle = opening.run ? signalHandlers.get(name) : undefined;
+        if (handle && arrivedEarly.length === 0) handle(raw);
+        else arrivedEarly.push({ name, raw });
+      });
+    }
+  }
+  const obtained = input.policy
+    ? undefined
+    : await incidentPolicy({ hash: (input.policyRef as PolicyRef | undefined)?.hash ?? '' });
+  const policy = withoutContacts(obtained?.policy ?? (input.policy as Policy));
   const { workflowId, namespace } = workflowInfo();
-  const run = new IncidentLifecycle(input, input.policy, { workflowId, namespace, behaviour });
+  const run = new IncidentLifecycle(input, policy, { workflowId, namespace, behaviour });
+  opening.run = run;
   const inFlight = new Set<Promise<void>>();
   /** Nothing is left to record: every delivery has reported back and every handler has returned. */
   const drained = () => inFlight.size === 0 && allHandlersFinished();
 
+  /**
+   * What the run lets go waits here and goes out one activity at a time, each at most ARCHIVE_CHUNK_BYTES, in
+   * order: a burst (fifty alert notifications in one workflow task) must not put megabytes of commands in one
+   * task completion (gRPC refuses a message over 4 MB). In flight until written, so the run drains it before
+   * continuing as new.
+   */
+  const pendingArchive: ArchivedEntry[] = [];
+  let archiving = false;
+  const archive = (entries: ArchivedEntry[]) => {
+    pendingArchive.push(...entries);
+    const state = run.state;
+    if (archiving || pendingArchive.length === 0 || !state) return;
+    archiving = true;
+    const p = (async () => {
+      while (pendingArchive.length > 0) {
+        const chunk = takeChunk(pendingArchive, ARCHIVE_CHUNK_BYTES);
+        await archiveIncidentRecord({ incidentId: state.id, entries: chunk });
+      }
+    })().finally(() => {
+      inFlight.delete(p);
+      archiving = false;
+      archive([]);
+    });
+    inFlight.add(p);
+  };
   const dispatch = () => {
+    archive(run.takeArchive());
     for (const command of run.playbookCommands.splice(0)) {
       const p = execute(command).finally(() => inFlight.delete(p));
       inFlight.add(p);
@@ -128,7 +265,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     inFlight.add(p);
   };
   const deliverAll = async (incidentId: string, outgoing: Outgoing[]): Promise<void> => {
-    const deliveries = deliveriesFor(input.policy, run.state as IncidentState, outgoing, run.link());
+    const deliveries = deliveriesFor(policy, run.state as IncidentState, outgoing, run.link());
     let results: DeliveryResult[];
     try {
       results = await deliver({ incidentId, deliveries, maxAttempts: DELIVERY_ATTEMPTS });
@@ -179,7 +316,9 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
         `**${state.id}** ${state.severity} · ${state.status} · escalation level ${state.escalationLevel}`,
         state.acknowledgedBy ? `acknowledged by ${state.acknowledgedBy}` : 'not acknowledged',
         state.commander ? `commander ${state.commander}` : '',
-        `alerts: ${state.alerts.filter((a) => a.status === 'firing').length} firing / ${state.alerts.length}`,
+        state.record
+          ? `alerts: ${state.record.counts.firing} firing / ${state.record.counts.alerts}`
+          : `alerts: ${state.alerts.filter((a) => a.status === 'firing').length} firing / ${state.alerts.length}`,
         state.nextUpdateDue ? `next update due ${state.nextUpdateDue}` : '',
       ]
         .filter((line) => line !== '')
@@ -266,25 +405,10 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     publish();
   };
   for (const op of OPERATION_LIST) {
-    setHandler(
-      op.update,
-      (arg) => {
-        apply(op.name, arg, Date.now());
-        return run.state as IncidentState;
-      },
-      {
-        validator: (arg) => {
-          const refusal = run.refusalOf(op.name, arg);
-          // `Forbidden` when the actor's roles do not permit it (the API answers 403), else `Refused`.
-          if (refusal)
-            throw ApplicationFailure.nonRetryable(refusal.reason, REFUSAL_FAILURE_TYPES[refusal.kind]);
-        },
-      },
-    );
     if (op.signal) {
       // One rule with the update's validator; a refused signal is recorded, never thrown (it would fail the task).
       // Its payload is decoded here too (signal-arguments.ts): one the SDK could not decode would fail the task.
-      setHandler(rawSignal(op.signal), (raw) => {
+      onSignal(op.signal, (raw) => {
         const arg = decodeArgument(raw);
         const refusal: OperationRefusal | undefined =
           arg instanceof UndecodableArgument
@@ -303,10 +427,6 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       });
     }
   }
-  setHandler(stateQuery, () => {
-    if (!run.state) throw new Error('the incident has not opened yet');
-    return run.state;
-  });
   /**
    * The other signals come from this code (the API, the playbook runs), but anyone with access to Temporal can
    * send them too: an argument that does not decode, or is not of the signal's shape, is recorded as rejected
@@ -322,16 +442,16 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       log.warn('malformed signal', { signal: name, problem });
       if (run.state) run.record(Date.now(), 'rejected', 'unknown', `${name} refused: ${problem}`);
     };
-  setHandler(
-    rawSignal(playbookStepSignal),
+  onSignal(
+    playbookStepSignal,
     fromSystem('playbookStep', isObject, (report: PlaybookStepReport) => {
       if (!run.state) return;
       run.playbookStep(report, Date.now());
       dispatch();
     }),
   );
-  setHandler(
-    rawSignal(playbookStepsSignal),
+  onSignal(
+    playbookStepsSignal,
     fromSystem('playbookSteps', isObjectList, (reports: PlaybookStepReport[]) => {
       if (!run.state) return;
       const now = Date.now();
@@ -339,8 +459,8 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       dispatch();
     }),
   );
-  setHandler(
-    rawSignal(playbookFinishedSignal),
+  onSignal(
+    playbookFinishedSignal,
     fromSystem('playbookFinished', isObject, (result: PlaybookResult) => {
       if (!run.state) return;
       run.playbookFinished(result, Date.now());
@@ -348,16 +468,16 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       publish();
     }),
   );
-  setHandler(
-    rawSignal(investigationFinishedSignal),
+  onSignal(
+    investigationFinishedSignal,
     fromSystem('investigationFinished', isObject, (result: InvestigationResult) => {
       if (!run.state) return;
       run.investigationFinished(result, Date.now());
       dispatch();
     }),
   );
-  setHandler(
-    rawSignal(alertsReceivedSignal),
+  onSignal(
+    alertsReceivedSignal,
     fromSystem('alertsReceived', isAlertBatch, (batch: AlertBatch) => {
       run.receiveAlerts(batch, Date.now());
       dispatch();
@@ -365,10 +485,23 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     }),
   );
 
+  // What arrived while the policy was being obtained, in arrival order.
+  for (const early of arrivedEarly.splice(0)) signalHandlers.get(early.name)?.(early.raw);
   for (const batch of input.pendingBatches ?? []) run.receiveAlerts(batch, Date.now());
   run.openDeclared(Date.now());
   // An alert-born incident opens on its first batch, which arrives with the start (signal-with-start).
   await condition(() => run.opened);
+  if (obtained?.missing) {
+    // Deploy skew (an API and a worker on different policies, no shared snapshot): never silently.
+    const { requested, reason } = obtained.missing;
+    log.warn('incident policy not found', { requested, reason, used: obtained.hash });
+    run.record(
+      Date.now(),
+      'policy_not_found',
+      'system',
+      `policy ${requested} was not found (${reason}): this incident runs on the worker’s current policy ${obtained.hash}`,
+    );
+  }
   dispatch();
   publish();
   if (!input.carried && !input.previousIncidentId && run.state?.source.kind === 'alertmanager') {
@@ -387,6 +520,8 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   const continueAsNewWithState = () =>
     continueAsNew<typeof incidentWorkflow>({
       ...input,
+      // The policy itself, once per run: the next run needs no snapshot, and keeps this run's policy.
+      policy,
       carried: { state: run.state as IncidentState, runtime: run.runtime },
     });
   while (!run.resolved) {
@@ -405,6 +540,8 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       if (run.resolved) break;
       await continueAsNewWithState();
     }
+    // The carried state must fit one payload: a bounded run lets go of more if it would not (and waits for that).
+    if (continuing) archive(run.takeArchive(STATE_BOUNDS, CARRY_BUDGET_BYTES));
     if (continuing && drained()) await continueAsNewWithState();
     const wakeAt = run.nextWakeAt(now);
     run.dirty = false;
@@ -421,12 +558,25 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     // The group fired again before this run closed: its next incident continues under the same workflow id.
     await continueAsNew<typeof incidentWorkflow>({
       incidentId: incidentIdFrom(uuid4()),
-      policy: input.policy,
+      policy,
       previousIncidentId: resolved.id,
       pendingBatches: run.afterResolution,
     });
   }
-  return resolved;
+  return viewOf(resolved);
+}
+
+/** Takes the first entries of `queue` up to `maxBytes` serialised (always at least one). */
+function takeChunk(queue: ArchivedEntry[], maxBytes: number): ArchivedEntry[] {
+  let count = 0;
+  let bytes = 0;
+  for (const entry of queue) {
+    const size = serialisedBytes(entry);
+    if (count > 0 && bytes + size > maxBytes) break;
+    count++;
+    bytes += size;
+  }
+  return queue.splice(0, count);
 }
 
 function causeOf(err: unknown): string {

@@ -132,6 +132,12 @@ describe('channels, end to end', () => {
     expect(twilio.calls.items.filter((c) => c.twiml?.includes(id)).map((c) => c.to)).toEqual([
       '+15550100001',
     ]);
+    // The worker looked her number up by handle when it sent: the incident names her, never her number.
+    const paged = await settledState(id, (s) => s.timeline.some((t) => t.message.includes('phone → alice')));
+    expect(paged.timeline.find((t) => t.message.includes('sms → '))?.message).toContain(
+      'sms → alice: delivered (twilio message',
+    );
+    expect(JSON.stringify(paged)).not.toMatch(/\+1555|@pno\.example/);
 
     // One thread per channel: the first report opens it, with Block Kit and the incident's buttons (the
     // playbook's notice, here a dry run's with no cluster, is a reply in that thread).
@@ -205,7 +211,9 @@ describe('channels, end to end', () => {
     );
     const deliveries = state.timeline.filter((t) => t.message.startsWith('notification → grace'));
     expect(deliveries.map((t) => t.kind)).toEqual(['notification_failed', 'notified']);
-    expect(deliveries[0]?.message).toMatch(/email → grace@pno\.example: refused .*550/);
+    // The person by handle: their address reached the SMTP server, never the incident's record.
+    expect(deliveries[0]?.message).toMatch(/email → grace: refused .*550/);
+    expect(JSON.stringify(state)).not.toContain('grace@pno.example');
     expect(stack.slack.postLog.items.some((p) => p.channel === 'U0GRACE' && p.text.includes(id))).toBe(true);
   });
 

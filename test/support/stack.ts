@@ -1,4 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { IncidentRecordFile, incidentRecordDir } from '../../src/incident-record-file.ts';
 import { Client, Connection } from '@temporalio/client';
 import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
@@ -64,6 +68,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     LOG_LEVEL: 'warn',
     // Test traffic stays on loopback: the policy's health URL (the real service's) is never probed.
     SERVICE_HEALTH_URL: 'http://127.0.0.1:9/health',
+    // What long incidents let go: a directory of this stack's own, shared by its worker and API.
+    INCIDENT_RECORDS_DIR: await mkdtemp(path.join(tmpdir(), 'pno-incident-records-')),
+    // The policy snapshots new incidents name by hash (src/policy-snapshots.ts): this stack's own too.
+    INCIDENT_POLICY_DIR: await mkdtemp(path.join(tmpdir(), 'pno-policies-')),
     ...options.env,
   };
   const settings = loadSettings(env);
@@ -87,7 +95,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     workerFailure: () => failure,
     api,
     client,
-    incidents: new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy),
+    incidents: new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy, {
+      records: new IncidentRecordFile(incidentRecordDir(env)),
+    }),
     webhookToken,
     slackToken,
     postAlerts: (payload) =>

@@ -1,4 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { IncidentRecordFile } from '../../src/incident-record-file.ts';
+import { isAnswer } from '../../src/domain/incident-record.ts';
+import type { OperationAnswer } from '../../src/domain/incident-record.ts';
+import type { IncidentState } from '../../src/domain/incident.ts';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -24,15 +31,26 @@ import type { AlertBatch } from '../../src/domain/alert-mapping.ts';
 import { toAlertBatch } from '../../src/domain/alert-mapping.ts';
 import { webhookPayloadSchema } from '../../src/domain/alertmanager.ts';
 import type { Policy } from '../../src/domain/policy.ts';
+import { PolicySnapshots } from '../../src/policy-snapshots.ts';
 import { WORKFLOWS_PATH } from '../../src/worker.ts';
-import { alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts';
+import { NOT_OPENED_YET, alertsReceivedSignal, stateQuery } from '../../src/contract/messages.ts';
 import type { IncidentInput } from '../../src/contract/messages.ts';
 import { alertmanagerPayload } from './alerts.ts';
 import { eventually } from './eventually.ts';
+import { loadDefaultPolicy } from './policy.ts';
 import { createTimeSkippingEnv } from './temporal.ts';
 import type { TestAlert } from './alerts.ts';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** The incident's state after an update: bounded runs answer a summary (it is in history), so it is queried. */
+export async function stateAfter(
+  handle: WorkflowHandle,
+  update: Promise<IncidentState | OperationAnswer>,
+): Promise<IncidentState> {
+  const answer = await update;
+  return isAnswer(answer) ? await handle.query(stateQuery) : answer;
+}
 
 /** The workflow bundle, built once per test file (webpack takes seconds). */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
@@ -71,6 +89,13 @@ export class RecordingActivities {
   previousIncident: string | null = null;
   /** The playbooks' cluster and monitoring (a FakeCluster's); unset: no cluster and no Prometheus. */
   playbooks: PlaybookActivities | undefined;
+  /** Where bounded runs put what they let go: a directory of this test's own. */
+  readonly records = new IncidentRecordFile(mkdtempSync(path.join(tmpdir(), 'pno-incident-records-')));
+  /**
+   * The worker's policies: the real policy file's is its own (whose people's contacts `deliver` looks up);
+   * {@link startAlertIncident} makes each test's policy known by hash, as the API's snapshot would.
+   */
+  readonly policies = new PolicySnapshots({ current: loadDefaultPolicy() });
   private readonly env: TestWorkflowEnvironment;
   constructor(env: TestWorkflowEnvironment) {
     this.env = env;
@@ -153,6 +178,8 @@ export class RecordingActivities {
         outbox: new Set(),
       },
       history: { previousIncidentId: () => Promise.resolve(this.previousIncident ?? undefined) },
+      policies: this.policies,
+      records: this.records,
     });
   }
 }
@@ -215,7 +242,11 @@ export function alertBatch(
   return toAlertBatch(policy, webhookPayloadSchema.parse(alertmanagerPayload(options)), 1000);
 }
 
-/** Starts an alert-born incident the way the webhook does (signal-with-start). */
+/**
+ * Starts an alert-born incident the way the webhook does (signal-with-start), naming its policy by hash
+ * (made known to the harness's worker first, as the API's snapshot would); `extra.policy` starts it the way
+ * runs did before policy references, with the policy in its input.
+ */
 export async function startAlertIncident(
   env: TestWorkflowEnvironment,
   harness: Harness,
@@ -229,11 +260,28 @@ export async function startAlertIncident(
   const handle = await env.client.workflow.signalWithStart('incidentWorkflow', {
     workflowId,
     taskQueue: harness.taskQueue,
-    args: [{ incidentId, policy, ...extra } satisfies IncidentInput],
+    args: [
+      (extra.policy
+        ? { incidentId, ...extra, policy: extra.policy }
+        : { incidentId, policyRef: harness.recorder.policies.add(policy), ...extra }) satisfies IncidentInput,
+    ],
     signal: alertsReceivedSignal,
     signalArgs: [alertBatch(policy, { alerts, groupKey: workflowId })],
   });
   harness.firstRunIds.push(handle.signaledRunId);
+  // A run started by policy hash opens once it has its policy (a local activity): until then `state` says so.
+  await eventually(
+    'the incident to open',
+    () =>
+      handle.query(stateQuery).then(
+        () => true,
+        (err: unknown) => {
+          if (String(err instanceof Error ? err.cause : err).includes(NOT_OPENED_YET)) return undefined;
+          throw err;
+        },
+      ),
+    { timeoutMs: 20_000, intervalMs: 20 },
+  );
   return { handle, incidentId, workflowId };
 }
 

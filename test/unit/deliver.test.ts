@@ -18,6 +18,9 @@ import type { DeliveryProgress } from '../../src/activities/deliver.ts';
 import { createActivities } from '../../src/activities/index.ts';
 import type { Delivery } from '../../src/activities/index.ts';
 import type { DeliveryResult } from '../../src/domain/delivery.ts';
+import type { Policy } from '../../src/domain/policy.ts';
+import { PolicySnapshots } from '../../src/policy-snapshots.ts';
+import { loadDefaultPolicy, policyWith } from '../support/policy.ts';
 
 /** Recording transports; `fail(channel, target)` makes a send throw. */
 function transports(fail: (channel: string, target: string) => Error | undefined = () => undefined) {
@@ -52,11 +55,16 @@ function transports(fail: (channel: string, target: string) => Error | undefined
   return { sent, notifiers, posts, pager };
 }
 
+/** The worker's loaded policy: the real one (alice +15550100001, alice@pno.example; bob, carol, …). */
+const workerPolicy = loadDefaultPolicy();
+
 function activitiesWith(
   t: ReturnType<typeof transports>,
   overrides: Partial<Record<PersonChannel, Notifier>> = {},
+  policy: Policy = workerPolicy,
 ) {
   return createActivities({
+    policies: new PolicySnapshots({ current: policy }),
     channels: {
       notifiers: { ...t.notifiers, ...overrides },
       posts: t.posts,
@@ -86,17 +94,15 @@ const posts: Delivery[] = ['#a', '#b', '#c'].map((channel) => ({
   actions: true,
 }));
 
-const page = (channels: Extract<Delivery, { kind: 'notify' }>['channels']): Delivery => ({
+/** A page as the workflow schedules it: the person by handle, no e-mail address or phone number. */
+const page = (
+  channels: Extract<Delivery, { kind: 'notify' }>['channels'],
+  handle = 'alice',
+): Extract<Delivery, { kind: 'notify' }> => ({
   kind: 'notify',
   severity: 'P1',
   role: 'on-call-engineer',
-  contacts: {
-    handle: 'alice',
-    name: 'Alice',
-    phone: '+15550100001',
-    email: 'alice@pno.example',
-    slack: 'U0ALICE',
-  },
+  contacts: { handle, name: handle, ...(handle === 'alice' ? { slack: 'U0ALICE' } : {}) },
   channels,
   fallback: { pager: 'sms', sms: 'phone', phone: 'sms', slack: 'email', email: 'slack' },
   subject: '[P1] INC-0000beef HighErrorRate — new incident',
@@ -149,11 +155,13 @@ describe('deliver activity', () => {
     const [result] = await run(activitiesWith(t), [page(['pager', 'sms', 'phone'])]);
     expect(t.sent).toEqual(['pager INC-0000beef:on-call-engineer', 'sms +15550100001', 'phone +15550100001']);
     expect(result?.ok).toBe(true);
+    // The receipts (the activity's result: workflow history, the timeline) name alice, never her number.
     expect(result?.receipts?.map((r) => [r.channel, r.target, r.ok])).toEqual([
       ['pager', 'INC-0000beef:on-call-engineer', true],
-      ['sms', '+15550100001', true],
-      ['phone', '+15550100001', true],
+      ['sms', 'alice', true],
+      ['phone', 'alice', true],
     ]);
+    expect(JSON.stringify(result)).not.toMatch(/5550100001|pno\.example/);
   });
 
   it('a channel refused for good falls back to the policy’s next channel, once', async () => {
@@ -173,6 +181,7 @@ describe('deliver activity', () => {
   it('a channel without a transport is never delivered: not_configured, and the fallback is tried', async () => {
     const t = transports();
     const acts = createActivities({
+      policies: new PolicySnapshots({ current: workerPolicy }),
       channels: {
         notifiers: { ...t.notifiers, email: notConfiguredNotifier('email', 'set SMTP_URL') },
         posts: t.posts,
@@ -197,16 +206,96 @@ describe('deliver activity', () => {
 
   it('a person with no address on a channel is a failure with reason no_address, then the fallback', async () => {
     const t = transports();
-    const noPhone: Delivery = {
-      ...(page(['sms']) as Extract<Delivery, { kind: 'notify' }>),
-      contacts: { handle: 'bob', name: 'Bob', email: 'bob@pno.example' },
-    };
-    const [result] = await run(activitiesWith(t), [noPhone]);
+    const bobHasNoPhone = policyWith({ people: { bob: { phone: undefined } } });
+    const [result] = await run(activitiesWith(t, {}, bobHasNoPhone), [page(['sms'], 'bob')]);
     expect(result?.ok).toBe(false);
     expect(result?.receipts?.map((r) => `${r.channel}:${r.reason ?? 'ok'}`)).toEqual([
       'sms:no_address',
       'phone:no_address',
     ]);
+    expect(result?.receipts?.[0]?.detail).toBe('no sms address for bob in the worker’s policy');
+  });
+
+  it('addresses are the worker’s policy’s when the message is sent, looked up by handle', async () => {
+    const t = transports();
+    const moved = policyWith({ people: { alice: { phone: '+15550177777', email: 'alice@new.example' } } });
+    const [result] = await run(activitiesWith(t, {}, moved), [page(['sms', 'email'])]);
+    expect(t.sent).toEqual(['sms +15550177777', 'email alice@new.example']);
+    expect(result?.receipts?.map((r) => [r.channel, r.target, r.ok])).toEqual([
+      ['sms', 'alice', true],
+      ['email', 'alice', true],
+    ]);
+    expect(JSON.stringify(result)).not.toMatch(/5550177777|new\.example/);
+  });
+
+  it('the role’s mailing list is named beside the person, whose address is not', async () => {
+    const t = transports();
+    const [result] = await run(activitiesWith(t), [
+      { ...page(['email']), contacts: { handle: 'alice', name: 'Alice', list: 'oncall@lists.example' } },
+    ]);
+    expect(t.sent).toEqual(['email alice@pno.example, oncall@lists.example']);
+    expect(result?.receipts?.[0]).toMatchObject({ target: 'alice + oncall@lists.example', ok: true });
+  });
+
+  it('a handle the worker’s policy does not know fails every channel that needs an address, loudly', async () => {
+    const t = transports();
+    const [result] = await run(activitiesWith(t), [page(['pager', 'sms', 'email'], 'zoe')]);
+    // The pager reaches the role's PagerDuty service, not an address: it still goes.
+    expect(t.sent).toEqual(['pager INC-0000beef:on-call-engineer']);
+    expect(result?.receipts?.map((r) => `${r.channel}:${r.target}:${r.reason ?? 'ok'}`)).toEqual([
+      'pager:INC-0000beef:on-call-engineer:ok',
+      'sms:zoe:unknown_person',
+      'email:zoe:unknown_person',
+      'phone:zoe:unknown_person',
+      'slack:zoe:unknown_person',
+    ]);
+    expect(result?.receipts?.[1]?.detail).toBe('zoe is not a person in the worker’s policy');
+    // Nothing reached zoe: without the pager, the delivery fails (the timeline records notification_failed).
+    const [alone] = await run(activitiesWith(t), [page(['sms'], 'zoe')]);
+    expect(alone?.ok).toBe(false);
+  });
+
+  it('a delivery scheduled before addresses were looked up here still goes to the addresses it carries', async () => {
+    const t = transports();
+    const old: Delivery = {
+      ...page(['sms', 'email']),
+      contacts: { handle: 'alice', name: 'Alice', phone: '+15550100099', email: 'old@pno.example' },
+    };
+    const [result] = await run(activitiesWith(t), [old]);
+    expect(t.sent).toEqual(['sms +15550100099', 'email old@pno.example']);
+    expect(result?.receipts?.map((r) => [r.channel, r.target, r.ok])).toEqual([
+      ['sms', 'alice', true],
+      ['email', 'alice', true],
+    ]);
+  });
+
+  it('a provider’s error that quotes the number or address is reported without it', async () => {
+    const t = transports((c, target) =>
+      c === 'sms'
+        ? DeliveryError.refused(
+            'twilio',
+            `Twilio refused (400): 21211 The 'To' number ${target} is not valid`,
+          )
+        : c === 'email'
+          ? DeliveryError.transient(
+              'email',
+              `SMTP deferred the message: 451 <${target.toUpperCase()}> try later`,
+            )
+          : undefined,
+    );
+    const acts = activitiesWith(t);
+    // A retryable failure is the activity's failure (visible in the web UI): cleaned too.
+    await expect(run(acts, [page(['email'])], new MockActivityEnvironment({ attempt: 1 }))).rejects.toThrow(
+      'SMTP deferred the message: 451 <alice’s e-mail> try later',
+    );
+    const [result] = await run(acts, [page(['sms'])]);
+    expect(result?.receipts?.[0]).toMatchObject({
+      channel: 'sms',
+      target: 'alice',
+      ok: false,
+      detail: "Twilio refused (400): 21211 The 'To' number alice’s phone is not valid",
+    });
+    expect(JSON.stringify(result)).not.toMatch(/5550100001/);
   });
 
   it('a retry of a page resends only the channels that did not go out', async () => {

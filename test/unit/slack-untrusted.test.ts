@@ -17,6 +17,7 @@ import { webhookPayloadSchema } from '../../src/domain/alertmanager.ts';
 import { deliveriesFor } from '../../src/domain/delivery.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { IncidentLifecycle } from '../../src/domain/lifecycle.ts';
+import { PolicySnapshots } from '../../src/policy-snapshots.ts';
 import { buildApp } from '../../src/starter/api/app.ts';
 import { SlackResponder } from '../../src/starter/api/slack-responder.ts';
 import { alertmanagerPayload } from '../support/alerts.ts';
@@ -102,6 +103,7 @@ describe('untrusted text in Slack', () => {
         outbox: new Set(),
       },
       history: { previousIncidentId: () => Promise.resolve(undefined) },
+      policies: new PolicySnapshots({ current: policy }),
     });
     const state = run.state as IncidentState;
     const deliveries = deliveriesFor(policy, state, run.outbox.splice(0), 'http://ui');

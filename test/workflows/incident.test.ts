@@ -21,6 +21,7 @@ import {
   settled,
   startAlertIncident,
   timeSkippingPerTest,
+  stateAfter,
 } from '../support/workflow-env.ts';
 import { slackDegradedAtContinueAsNew } from './scenarios.ts';
 
@@ -171,7 +172,10 @@ describe('incident workflow: opening and routing', () => {
       const { handle } = await startAlertIncident(env, h, policy, [P1_ALERT]);
       await env.sleep('1 second');
       // The engineer can act while Slack is down.
-      const acked = await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      const acked = await stateAfter(
+        handle,
+        handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] }),
+      );
       expect(acked.status).toBe('acknowledged');
       await env.sleep('10 minutes');
       const state = await handle.query(stateQuery);
@@ -267,9 +271,12 @@ describe('incident workflow: escalation on durable timers', () => {
       expect(reminders()).toHaveLength(1);
       expect(reminders()[0]).toMatchObject({ channel: '#pno-incidents' });
       const before = (await handle.query(stateQuery)).nextUpdateDue;
-      const updated = await handle.executeUpdate(OPERATIONS.postUpdate.update, {
-        args: [{ by: 'alice', message: 'still digging' }],
-      });
+      const updated = await stateAfter(
+        handle,
+        handle.executeUpdate(OPERATIONS.postUpdate.update, {
+          args: [{ by: 'alice', message: 'still digging' }],
+        }),
+      );
       expect(Date.parse(updated.nextUpdateDue ?? '')).toBeGreaterThan(Date.parse(before ?? ''));
       expect(updated.timeline.some((t) => t.kind === 'reminder')).toBe(true);
     });
@@ -279,14 +286,20 @@ describe('incident workflow: escalation on durable timers', () => {
     const h = await createHarness(env);
     await h.run(async () => {
       const { handle } = await startAlertIncident(env, h, policy, [P2_ALERT]);
-      let state = await handle.executeUpdate(OPERATIONS.escalate.update, {
-        args: [{ by: 'alice', reason: 'needs the lead' }],
-      });
+      let state = await stateAfter(
+        handle,
+        handle.executeUpdate(OPERATIONS.escalate.update, {
+          args: [{ by: 'alice', reason: 'needs the lead' }],
+        }),
+      );
       expect(state.escalationLevel).toBe(1);
       expect(state.notified.find((n) => n.who === 'bob')?.reason).toBe('manual');
-      state = await handle.executeUpdate(OPERATIONS.changeSeverity.update, {
-        args: [{ by: 'alice', severity: 'P0' }],
-      });
+      state = await stateAfter(
+        handle,
+        handle.executeUpdate(OPERATIONS.changeSeverity.update, {
+          args: [{ by: 'alice', severity: 'P0' }],
+        }),
+      );
       expect(state.severity).toBe('P0');
       expect(state.escalationLevel).toBe(2);
       expect(
@@ -373,7 +386,10 @@ describe('incident workflow: engineers', () => {
       await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
         args: [{ by: 'dave', finding: 'no breach', related: false }],
       });
-      const state = await handle.executeUpdate(OPERATIONS.resolve.update, { args: [resolve] });
+      const state = await stateAfter(
+        handle,
+        handle.executeUpdate(OPERATIONS.resolve.update, { args: [resolve] }),
+      );
       expect(state).toMatchObject({
         status: 'resolved',
         resolvedBy: 'alice',
@@ -700,9 +716,12 @@ describe('incident workflow: who may act (the policy’s permissions)', () => {
       await handle.executeUpdate(OPERATIONS.recordSecurityEvaluation.update, {
         args: [{ by: 'dave', finding: 'no breach', related: false }],
       });
-      state = await handle.executeUpdate(OPERATIONS.resolve.update, {
-        args: [{ by: 'carol', rootCause: 'bad deploy' }],
-      });
+      state = await stateAfter(
+        handle,
+        handle.executeUpdate(OPERATIONS.resolve.update, {
+          args: [{ by: 'carol', rootCause: 'bad deploy' }],
+        }),
+      );
       expect(state).toMatchObject({ status: 'resolved', resolvedBy: 'carol', commander: 'carol' });
       expect(
         state.timeline
@@ -862,9 +881,12 @@ describe('incident workflow: what listings read from visibility (issue 11)', () 
         args: [{ by: 'alice', message: 'internal: the primary is thrashing' }],
       });
       expect((await listed())?.publicUpdateCount).toBe(0);
-      const update = await handle.executeUpdate(OPERATIONS.postUpdate.update, {
-        args: [{ by: 'alice', message: 'We are investigating slow answers', eta: '1 h', public: true }],
-      });
+      const update = await stateAfter(
+        handle,
+        handle.executeUpdate(OPERATIONS.postUpdate.update, {
+          args: [{ by: 'alice', message: 'We are investigating slow answers', eta: '1 h', public: true }],
+        }),
+      );
       expect(await listed()).toMatchObject({
         publicUpdateCount: 1,
         publicUpdates: [

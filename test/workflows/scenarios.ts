@@ -8,6 +8,9 @@ import { alertBatch, startAlertIncident } from '../support/workflow-env.ts';
 import { playbookRunId } from '../../src/contract/playbooks.ts';
 import { stateQuery } from '../../src/contract/messages.ts';
 import { FakeCluster } from '../support/fake-cluster.ts';
+import { TemporalWatchdog } from '../../src/starter/client/watchdog.ts';
+import { watchdogStateQuery } from '../../src/contract/watchdog.ts';
+import { watchdogWorkflowId } from '../../src/contract/workflow-ids.ts';
 import { eventually } from '../support/eventually.ts';
 
 /**
@@ -26,7 +29,7 @@ export async function historyLength(handle: WorkflowHandle): Promise<number> {
 }
 
 /** Continue-as-new threshold of {@link slackDegradedAtContinueAsNew}: above the opening, below the updates. */
-export const DEGRADED_CONTINUE_AFTER = 60;
+export const DEGRADED_CONTINUE_AFTER = 72;
 
 /**
  * A P0 acknowledged at once whose history reaches its continue-as-new
@@ -248,6 +251,95 @@ export const SCENARIOS: Scenario[] = [
         args: [{ by: 'carol', rootCause: 'token revoked' }],
       });
       await handle.result();
+      return handle;
+    },
+  },
+  // Recorded once new starts named their policy by hash: the run obtains it with one local activity at its
+  // start, its deliveries name people by handle (no e-mail or phone), and it continues as new carrying the
+  // policy itself (the first run's history is the fixture).
+  {
+    name: 'p1-started-by-policy-hash-continue-as-new',
+    async run(env, h, base) {
+      const policy: Policy = { ...base, playbooks: { ...base.playbooks, enabled: false } };
+      const { handle } = await startAlertIncident(env, h, policy, [{ labels: { severity: 'critical' } }], {
+        continueAsNewAfterEvents: 30,
+      });
+      await env.sleep('6 minutes'); // ack_timeout: the lead is paged too
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.postUpdate.update, {
+        args: [{ by: 'alice', message: 'rolling back', actions: ['rollback'] }],
+      });
+      for (let i = 0; (await handle.describe()).runId === h.firstRunIds[0]; i += 1) {
+        if (i > 20) throw new Error('the run did not continue as new');
+        await handle.signal(
+          alertsReceivedSignal,
+          alertBatch(policy, {
+            alerts: [{ labels: { severity: 'critical' }, fingerprint: `beef00000000000${i % 10}` }],
+          }),
+        );
+        await env.sleep('10 minutes');
+      }
+      return handle;
+    },
+  },
+  // Bounded state (issue 11): a group with pod churn lets entries go to the record store (archive activities),
+  // a flapping alert is told once per flapDamping interval, updates answer summaries, and the run continues as
+  // new with its bounded state, then resolves.
+  {
+    name: 'p2-pod-churn-flapping-bounded-state',
+    async run(env, h, base) {
+      const policy: Policy = { ...base, playbooks: { ...base.playbooks, enabled: false } };
+      const pod = (i: number, status: 'firing' | 'resolved' = 'firing') => ({
+        status,
+        labels: { alertname: 'KubePodCrashLooping', severity: 'warning', pod: `pod-${i}` },
+        fingerprint: `d0d0${i.toString(16).padStart(12, '0')}`,
+      });
+      const { handle } = await startAlertIncident(env, h, policy, [pod(0)], { continueAsNewAfterEvents: 60 });
+      for (let b = 0; b < 4; b += 1) {
+        const alerts = Array.from({ length: 100 }, (_, j) => pod(b * 100 + j));
+        await handle.signal(alertsReceivedSignal, alertBatch(policy, { alerts }));
+      }
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      for (let i = 0; i < 6; i += 1) {
+        const all = Array.from({ length: 400 }, (_, j) => pod(j, 'resolved'));
+        await handle.signal(alertsReceivedSignal, alertBatch(policy, { alerts: all }));
+        await env.sleep('2 minutes');
+        await handle.signal(alertsReceivedSignal, alertBatch(policy, { alerts: [pod(0)] }));
+        await env.sleep('2 minutes');
+      }
+      await handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'alice', rootCause: 'node drain' }],
+      });
+      await handle.result();
+      return handle;
+    },
+  },
+  // The alerting pipeline's dead-man's switch: heartbeats, a silence past the timeout opens an incident (a child
+  // incident workflow), the Watchdog's return is told to that incident.
+  {
+    name: 'watchdog-silent-opens-incident-then-resumes',
+    async run(env, h, base) {
+      const policy: Policy = { ...base, playbooks: { ...base.playbooks, enabled: false } };
+      const receiver = 'alertmanager-scenario';
+      const watchdog = new TemporalWatchdog(env.client, h.taskQueue, policy);
+      const handle = env.client.workflow.getHandle(watchdogWorkflowId(receiver));
+      h.started.push(handle.workflowId);
+      const beat = () => watchdog.heartbeat({ receiver, alerts: 1, receivedAt: new Date().toISOString() });
+      await beat();
+      await env.sleep('5 minutes');
+      await beat();
+      await env.sleep('11 minutes');
+      const silent = await eventually('the watchdog to open its incident', async () => {
+        const s = await handle.query(watchdogStateQuery);
+        return s.incident ? s : undefined;
+      });
+      if (silent.incident) h.started.push(silent.incident.workflowId);
+      await env.sleep('2 minutes');
+      await beat();
+      await eventually('the return told to the incident', async () => {
+        const s = await handle.query(watchdogStateQuery);
+        return s.events.some((e) => e.kind === 'incident_signalled') ? true : undefined;
+      });
       return handle;
     },
   },

@@ -11,6 +11,7 @@ import {
   isTemporalUnavailable,
 } from '../client/errors.ts';
 import type { IncidentGateway } from '../client/incidents.ts';
+import type { WatchdogGateway } from '../client/watchdog.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { SlackInteractionClient } from './slack-responder.ts';
 
@@ -19,6 +20,11 @@ import type { SlackInteractionClient } from './slack-responder.ts';
 export interface AppDeps {
   policy: Policy;
   incidents: IncidentGateway;
+  /**
+   * Heartbeats of the alerting pipeline's dead-man's switch (policy `watchdog`, routes/watchdog.ts). Unset (tests
+   * that send no Watchdog alert), a delivery with a firing Watchdog alert is a 500 that the sender retries.
+   */
+  watchdog?: WatchdogGateway;
   /** The resolved webhook bearer token (never logged). */
   webhookToken: string;
   /** Resolved basic-auth credentials the webhook also accepts, when the policy configures them. */

@@ -6,9 +6,34 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: 'incident_api_' });
   /** Asked at each scrape: how many workers poll the task queue (set by `buildApp` from its gateway). */
   const workers: { count?: () => Promise<number> } = {};
+  /** The webhooks' backlog (set by the webhook routes from their backpressure): read at each scrape. */
+  const backlog: { inFlight?: () => number; queue?: () => Promise<number | undefined> } = {};
   return {
     registry,
     workers,
+    backlog,
+    backpressure: new Counter({
+      name: 'incident_webhook_backpressure_total',
+      help: 'Alert deliveries answered 503 with Retry-After because a backlog bound was passed (webhook.backpressure), by bound: in_flight (ingest calls Temporal has not answered) or queue_backlog (workflow tasks waiting on the incidents task queue); nothing of them was started',
+      labelNames: ['bound'] as const,
+      registers: [registry],
+    }),
+    webhookInFlight: new Gauge({
+      name: 'incident_webhook_in_flight',
+      help: 'Alert deliveries whose ingest call (signal-with-start) Temporal has not answered yet',
+      registers: [registry],
+      collect() {
+        if (backlog.inFlight) this.set(backlog.inFlight());
+      },
+    }),
+    taskQueueBacklog: new Gauge({
+      name: 'incident_task_queue_backlog',
+      help: 'Workflow tasks waiting for a worker on the incidents task queue, as Temporal estimates it (asked at most every webhook.backpressure.queueBacklogPollSeconds); NaN while Temporal cannot say',
+      registers: [registry],
+      async collect() {
+        if (backlog.queue) this.set((await backlog.queue()) ?? Number.NaN);
+      },
+    }),
     workersPolling: new Gauge({
       name: 'incident_workers_polling',
       help: 'Workers polling the incidents task queue (workflow tasks) within the last 90 s, asked of Temporal at each scrape; 0 also while Temporal cannot be asked',

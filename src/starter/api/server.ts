@@ -1,14 +1,17 @@
 import { BlockList, isIP } from 'node:net';
+import { IncidentRecordFile, incidentRecordDir } from '../../incident-record-file.ts';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { MissingSecretError, resolveReferences } from '../../secrets.ts';
 import { loadSettingsOrExit } from '../../config.ts';
 import { deadLetterPath } from '../../deadletter-file.ts';
+import { policySnapshotDir } from '../../policy-snapshots.ts';
 import type { Settings } from '../../config.ts';
 import type { Policy } from '../../domain/policy.ts';
 import { lazyClient } from '../client/connection.ts';
 import { TemporalIncidents } from '../client/incidents.ts';
+import { TemporalWatchdog } from '../client/watchdog.ts';
 import { buildApp, buildStatusApp } from './app.ts';
 import { SlackResponder } from './slack-responder.ts';
 
@@ -121,7 +124,12 @@ export async function startApi(settings: Settings, env: NodeJS.ProcessEnv = proc
   const client = lazyClient(settings.temporal);
   const app = buildApp({
     policy: settings.policy,
-    incidents: new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy),
+    // New incidents name the policy by hash; its snapshot is written where the workers look for it.
+    incidents: new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy, {
+      policySnapshotDir: policySnapshotDir(env),
+      records: new IncidentRecordFile(incidentRecordDir(env)),
+    }),
+    watchdog: new TemporalWatchdog(client, settings.temporal.taskQueue, settings.policy),
     webhookToken: webhookToken(settings.policy, env, settings.host),
     ...(settings.policy.webhook.basicAuth
       ? {

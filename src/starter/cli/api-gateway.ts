@@ -97,8 +97,8 @@ export class ApiIncidents implements CliIncidents {
     return this.request<IncidentSummary[]>('GET', `api/incidents${search}`);
   }
 
-  getIncident(id: string): Promise<IncidentState> {
-    return this.request<IncidentState>('GET', incidentPath(id));
+  getIncident(id: string, options: { full?: boolean } = {}): Promise<IncidentState> {
+    return this.request<IncidentState>('GET', `${incidentPath(id)}${options.full ? '?full=true' : ''}`);
   }
 
   declare(input: DeclareInput): Promise<IncidentState> {

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { IncidentRecordFile, incidentRecordDir } from '../../incident-record-file.ts';
 import type { Client } from '@temporalio/client';
 import { CommanderError } from 'commander';
 import { loadSettings } from '../../config.ts';
@@ -7,6 +8,7 @@ import type { IncidentState } from '../../domain/incident.ts';
 import { simulate, simulationSteps } from '../../domain/simulation.ts';
 import { readOutbox } from '../../outbox-file.ts';
 import { appendDeadLetterEvent, deadLetterPath, readDeadLetters } from '../../deadletter-file.ts';
+import { policySnapshotDir } from '../../policy-snapshots.ts';
 import { alertSources } from '../api/routes/alert-ingest.ts';
 import { isTemporalUnavailable } from '../client/errors.ts';
 import type { IncidentGateway } from '../client/incidents.ts';
@@ -171,7 +173,7 @@ async function incidentCommand(
       return { value: list, human: () => incidentTable(list) };
     }
     case 'show':
-      return incident(await incidents.getIncident(request.id));
+      return incident(await incidents.getIncident(request.id, request.full ? { full: true } : {}));
     case 'declare':
       return incident(await incidents.declare(request.input));
     case 'operate':
@@ -342,7 +344,13 @@ async function withGateway<T>(
   ]);
   const client = await (io.connect ?? ((s: Settings) => connectClient(s.temporal)))(settings);
   try {
-    return await use(new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy));
+    // `declare` names the policy by hash, its snapshot written where the workers look (src/policy-snapshots.ts).
+    return await use(
+      new TemporalIncidents(client, settings.temporal.taskQueue, settings.policy, {
+        policySnapshotDir: policySnapshotDir(io.env),
+        records: new IncidentRecordFile(incidentRecordDir(io.env)),
+      }),
+    );
   } finally {
     await client.connection.close();
   }
@@ -354,10 +362,18 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     err: (line) => console.error(line),
     env: process.env,
   }).then(
-    (code) => process.exit(code),
+    (code) => exitWhenFlushed(code),
     (err: unknown) => {
       console.error(`incident: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(EXIT.refused);
+      exitWhenFlushed(EXIT.refused);
     },
   );
+}
+
+/**
+ * Exits once stdout and stderr have taken everything written: writes to a pipe are asynchronous, and
+ * `process.exit` right after a large `show --full --json` would cut it short.
+ */
+function exitWhenFlushed(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }

@@ -23,7 +23,7 @@ import { EXIT } from './errors.ts';
 /** What one invocation asks for. */
 export type CliRequest =
   | { command: 'list'; filter: { status?: IncidentStatus; severity?: Severity } }
-  | { command: 'show'; id: string }
+  | { command: 'show'; id: string; full?: boolean }
   | { command: 'declare'; input: DeclareInput }
   | { command: 'simulate'; options: SimulateOptions }
   | { command: 'maintenance-add'; input: MaintenanceWindowInput }
@@ -221,7 +221,13 @@ export function buildProgram(io: ProgramIo, submit: (request: CliRequest) => voi
     .command('show')
     .description("one incident's state and timeline")
     .addArgument(incidentIdArgument())
-    .action((id: string) => submit({ command: 'show', id }));
+    .option(
+      '--full',
+      'the whole record: every alert and timeline entry, also those a long incident keeps in its record store (INCIDENT_RECORDS_DIR)',
+    )
+    .action((id: string, options: { full?: boolean }) =>
+      submit({ command: 'show', id, ...(options.full ? { full: true } : {}) }),
+    );
 
   const declare = program
     .command('declare')

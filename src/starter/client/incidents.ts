@@ -7,6 +7,8 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { AlertBatch } from '../../domain/alert-mapping.ts';
 import { seedIncident, splitAlertBatch } from '../../domain/alert-mapping.ts';
 import type { IncidentState, IncidentStatus } from '../../domain/incident.ts';
+import { fullIncident, isAnswer } from '../../domain/incident-record.ts';
+import type { IncidentRecordFile } from '../../incident-record-file.ts';
 import type { Declaration } from '../../domain/lifecycle.ts';
 import type { OperationName } from '../../domain/operations.ts';
 import type { Policy } from '../../domain/policy.ts';
@@ -22,7 +24,8 @@ import {
   alertsReceivedSignal,
   searchAttributesOf,
 } from '../../contract/messages.ts';
-import type { IncidentInput, OperationArgs } from '../../contract/messages.ts';
+import type { IncidentInput, OperationArgs, PolicyRef } from '../../contract/messages.ts';
+import { policyRefOf, writePolicySnapshot } from '../../policy-snapshots.ts';
 import { alertBatchWorkflowId, declaredWorkflowId } from '../../contract/workflow-ids.ts';
 import { readListing } from '../../contract/listing.ts';
 import type { IncidentListing } from '../../contract/listing.ts';
@@ -102,7 +105,8 @@ export interface IncidentGateway {
    * visibility alone (no workflow is asked: it answers while no worker runs). What the status page reads.
    */
   listRecent(closedSince: Date): Promise<ListedIncident[]>;
-  getIncident(id: string): Promise<IncidentState>;
+  /** `full`: with everything a bounded incident's runs let go to the record store (`show --full`). */
+  getIncident(id: string, options?: { full?: boolean }): Promise<IncidentState>;
   declare(input: DeclareInput): Promise<IncidentState>;
   operate<K extends OperationName>(
     id: string,
@@ -113,6 +117,18 @@ export interface IncidentGateway {
   readiness(): Promise<Readiness>;
   /** Whether a worker polls the task queue (`/healthz/worker`, `incident_workers_polling`); never throws. */
   workerHealth(): Promise<WorkerHealth>;
+  /**
+   * The incidents task queue's backlog of workflow tasks, as Temporal reports it (DescribeTaskQueue with
+   * stats): what the webhook's backpressure reads, polled and cached there. Throws when Temporal cannot say.
+   */
+  taskQueueBacklog?(): Promise<TaskQueueBacklog>;
+}
+
+/** Workflow tasks waiting on the incidents task queue (not counting sticky queues), as Temporal estimates them. */
+export interface TaskQueueBacklog {
+  count: number;
+  /** Age of the oldest waiting task, in seconds (0 when none waits). */
+  ageSeconds: number;
 }
 
 /**
@@ -149,6 +165,19 @@ export interface TemporalIncidentsOptions {
    * and the operators' windows through Temporal. It never throws: a store that is down means no window.
    */
   maintenance?: MaintenanceLookup;
+  /**
+   * The policy snapshot directory (src/policy-snapshots.ts) where this gateway writes its policy, by hash,
+   * before the first incident it starts: new incidents name their policy by hash, and a worker on another
+   * policy file finds this one there. Unset: nothing is written (the worker must know the policy itself,
+   * else the incident runs on the worker's policy, and its timeline says so).
+   */
+  policySnapshotDir?: string;
+  /**
+   * The incident record store (src/incident-record-file.ts) the worker appends to: what `getIncident(id,
+   * {full: true})` adds to a bounded incident's state. Unset: a full read of an incident that let entries go
+   * is refused (never answered with part of the record as if it were all).
+   */
+  records?: IncidentRecordFile;
 }
 
 export class TemporalIncidents implements IncidentGateway {
@@ -160,6 +189,11 @@ export class TemporalIncidents implements IncidentGateway {
 
   private readonly deadlines: GatewayDeadlines;
   private readonly maintenance: MaintenanceLookup;
+  /** What new incidents carry instead of the policy: its content hash (the snapshot without contacts). */
+  private readonly policyRef: PolicyRef;
+  private readonly policySnapshotDir: string | undefined;
+  private readonly records: IncidentRecordFile | undefined;
+  private policyPublished: Promise<void> | undefined;
 
   /**
    * `deadlines` bound each call so that an unreachable Temporal answers a quick
@@ -174,6 +208,31 @@ export class TemporalIncidents implements IncidentGateway {
     this.policy = policy;
     this.deadlines = { ...DEFAULT_DEADLINES, ...options.deadlines };
     this.maintenance = options.maintenance ?? new TemporalMaintenance(client, taskQueue, policy);
+    this.policyRef = policyRefOf(policy);
+    this.policySnapshotDir = options.policySnapshotDir;
+    this.records = options.records;
+  }
+
+  /**
+   * The reference a new incident starts with, its snapshot written first (once; a failed write is said on
+   * stderr and tried again at the next start, and the incident starts anyway: a worker on the same policy
+   * needs no file, and any other says on the incident's timeline which policy it used instead).
+   */
+  private async newIncidentPolicy(): Promise<PolicyRef> {
+    const dir = this.policySnapshotDir;
+    if (dir) {
+      this.policyPublished ??= writePolicySnapshot(dir, this.policy).then(
+        () => undefined,
+        (err: unknown) => {
+          this.policyPublished = undefined;
+          console.warn(
+            `policy snapshot ${this.policyRef.hash} not written to ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        },
+      );
+      await this.policyPublished;
+    }
+    return this.policyRef;
   }
 
   ingestAlerts(batch: AlertBatch): Promise<IngestResult> {
@@ -212,7 +271,11 @@ export class TemporalIncidents implements IncidentGateway {
     const incidentId = newIncidentId();
     // Read by the run only if this call starts one (a running incident keeps the window it opened with).
     const maintenance = await this.maintenance.activeFor(seed.service, Date.now());
-    const input: IncidentInput = { incidentId, policy: this.policy, ...(maintenance ? { maintenance } : {}) };
+    const input: IncidentInput = {
+      incidentId,
+      policyRef: await this.newIncidentPolicy(),
+      ...(maintenance ? { maintenance } : {}),
+    };
     const result = await signalWithStartIncident(
       this.client,
       this.taskQueue,
@@ -303,14 +366,25 @@ export class TemporalIncidents implements IncidentGateway {
       .sort((a, b) => b.entry.createdAt.localeCompare(a.entry.createdAt));
   }
 
-  getIncident(id: string): Promise<IncidentState> {
+  getIncident(id: string, options: { full?: boolean } = {}): Promise<IncidentState> {
     return this.engineerCall(id, async () => {
       const found = await findIncidentWorkflow(this.client.workflow, id);
       if (!found) throw new IncidentNotFoundError(id);
       // A completed run's state is its result, which needs no worker; any other is a query.
       if (found.status !== 'COMPLETED') await this.requireWorker();
-      return readIncidentState(this.client.workflow, found);
+      const state = await readIncidentState(this.client.workflow, found);
+      return options.full ? await this.withRecord(state) : state;
     });
+  }
+
+  /** The whole incident: its bounded state with what its runs let go (a state that kept everything is whole). */
+  private async withRecord(state: IncidentState): Promise<IncidentState> {
+    if (!state.record) return state;
+    if (!this.records)
+      throw new Error(
+        'the incident record store is not configured here (INCIDENT_RECORDS_DIR): only the latest entries can be shown',
+      );
+    return fullIncident(state, await this.records.read(state.id));
   }
 
   declare(input: DeclareInput): Promise<IncidentState> {
@@ -329,7 +403,7 @@ export class TemporalIncidents implements IncidentGateway {
           args: [
             {
               incidentId,
-              policy: this.policy,
+              policyRef: await this.newIncidentPolicy(),
               declared: { ...input, service },
               ...(maintenance ? { maintenance } : {}),
             } satisfies IncidentInput,
@@ -363,9 +437,13 @@ export class TemporalIncidents implements IncidentGateway {
       // An update sent while no worker polls would wait, and be applied whenever one comes back: refuse it.
       await this.requireWorker();
       try {
-        return await this.client.workflow
+        const answer = await this.client.workflow
           .getHandle(found.workflowId)
           .executeUpdate(OPERATIONS[operation].update, { args: [argument] });
+        // Bounded runs answer a summary (every answer is in history): the state itself is one query away.
+        if (!isAnswer(answer)) return answer;
+        // Its own run, by id: a resolving update may close it and its group's next incident may follow.
+        return await readIncidentState(this.client.workflow, found);
       } catch (err) {
         if (err instanceof WorkflowUpdateFailedError) {
           const message = err.cause instanceof Error ? err.cause.message : err.message;
@@ -427,6 +505,23 @@ export class TemporalIncidents implements IncidentGateway {
     } catch (err) {
       return { taskQueue: this.taskQueue, polling: false, workers: 0, error: (err as Error).message };
     }
+  }
+
+  async taskQueueBacklog(): Promise<TaskQueueBacklog> {
+    const response = await this.client.withDeadline(Date.now() + this.deadlines.readinessMs, () =>
+      this.client.workflowService.describeTaskQueue({
+        namespace: this.client.options.namespace,
+        taskQueue: { name: this.taskQueue, kind: 1 },
+        taskQueueType: 1, // workflow tasks: a new incident's first task waits here for a worker
+        reportStats: true,
+      }),
+    );
+    const stats = response.stats;
+    const age = stats?.approximateBacklogAge;
+    return {
+      count: Number(String(stats?.approximateBacklogCount ?? 0)),
+      ageSeconds: age ? Number(String(age.seconds ?? 0)) + (age.nanos ?? 0) / 1e9 : 0,
+    };
   }
 
   /** Refuses at once (503 / exit 3) when Temporal says no worker polls; when it cannot say, goes ahead. */

@@ -11,6 +11,7 @@ import {
   INCIDENT_WORKFLOW_TYPE,
   alertsReceivedSignal,
   searchAttributesOf,
+  NOT_OPENED_YET,
   stateQuery,
 } from '../../contract/messages.ts';
 import { incidentIdFrom, isIncidentId } from '../../contract/incident-id.ts';
@@ -116,8 +117,17 @@ export async function readIncidentState(
   const status = ref.status ?? (await handle.describe()).status.name;
   if (status === 'COMPLETED') return (await handle.result()) as IncidentState;
   // Running, or a run that continued as new (a long incident, or one resolved just before its group fired
-  // again): the run's own state, replayed by a worker when it is closed.
-  return handle.query(stateQuery);
+  // again): the run's own state, replayed by a worker when it is closed. A run in its first moments (obtaining
+  // its policy) has no state yet: asked again for a few seconds.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await handle.query(stateQuery);
+    } catch (err) {
+      const opening = err instanceof Error && `${err.message} ${String(err.cause)}`.includes(NOT_OPENED_YET);
+      if (!opening || attempt >= 50) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
 
 export { WorkflowNotFoundError };

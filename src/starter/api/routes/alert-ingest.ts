@@ -14,6 +14,8 @@ import { ApiError } from '../errors.ts';
 import { basicMatches, bearerMatches, firstIssue, sendError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
 import type { ApiMetrics } from '../metrics.ts';
+import { WebhookBackpressure, backpressureOptions } from '../backpressure.ts';
+import { WatchdogIntake } from './watchdog.ts';
 
 /**
  * Remembers, per alert group, each alert's last status, to count redelivered
@@ -112,14 +114,28 @@ type IngestAnswer =
 export class AlertIngest {
   private readonly deps: AppDeps;
   private readonly metrics: ApiMetrics;
-  private readonly maxInFlight: number;
-  private inFlight = 0;
+  /** The backlog bounds past which a delivery is a 503 (policy `webhook.backpressure`, ../backpressure.ts). */
+  readonly backpressure: WebhookBackpressure;
   private readonly seen = new SeenAlerts();
+  private readonly watchdog: WatchdogIntake;
 
   constructor(deps: AppDeps, metrics: ApiMetrics) {
     this.deps = deps;
     this.metrics = metrics;
-    this.maxInFlight = deps.maxInFlight ?? 512;
+    this.backpressure = new WebhookBackpressure(
+      backpressureOptions(
+        deps.policy,
+        deps.incidents.taskQueueBacklog?.bind(deps.incidents),
+        deps.maxInFlight,
+      ),
+    );
+    const backpressure = this.backpressure;
+    metrics.backlog.inFlight = () => backpressure.inFlight;
+    metrics.backlog.queue = async () => {
+      await backpressure.poll();
+      return backpressure.queueBacklog?.count;
+    };
+    this.watchdog = new WatchdogIntake(deps, metrics);
   }
 
   async handle(
@@ -144,19 +160,36 @@ export class AlertIngest {
       finish(400);
       return sendError(reply, new ApiError('INVALID_PAYLOAD', batch.message, { field: batch.field }));
     }
-    if (this.inFlight >= this.maxInFlight) {
+    // The alerting pipeline's dead-man's switch (./watchdog.ts): Watchdog alerts beat the receiver's watchdog
+    // and open no incident; the delivery's other alerts, if any, are ingested below as usual.
+    const watchdog = await this.watchdog.take(batch, request, reply);
+    if ('answered' in watchdog) {
+      finish(watchdog.status);
+      return watchdog.answered;
+    }
+    batch = watchdog.rest;
+    // Backpressure: past a backlog bound, 503 with Retry-After before any incident's Temporal call, so a
+    // refused delivery has started nothing (Alertmanager retries a 5xx). ../backpressure.ts says what is counted.
+    const bound = this.backpressure.refusal();
+    if (bound !== undefined) {
+      metrics.backpressure.inc({ bound });
       metrics.rejected.inc({ reason: 'overloaded' });
       finish(503);
       return sendError(
         reply,
-        new ApiError('OVERLOADED', 'too many webhook requests in flight', { retryAfterSeconds: 1 }),
+        new ApiError(
+          'OVERLOADED',
+          bound === 'in_flight'
+            ? 'too many alert deliveries waiting for Temporal; try again'
+            : 'too many incidents waiting for a worker; try again',
+          { retryAfterSeconds: this.backpressure.options.retryAfterSeconds },
+        ),
       );
     }
-    this.inFlight += 1;
     try {
       metrics.alertsReceived.inc(batch.alerts.length);
       metrics.deduplicated.inc(this.seen.repeats(alertBatchWorkflowId(batch), batch.alerts));
-      const result: IngestResult = await deps.incidents.ingestAlerts(batch);
+      const result: IngestResult = await this.backpressure.track(() => deps.incidents.ingestAlerts(batch));
       metrics.incidents.inc({ action: result.action });
       finish(202);
       return await reply.code(202).send({ incidents: [result] satisfies IngestAnswer[] });
@@ -173,8 +206,6 @@ export class AlertIngest {
         );
       }
       return this.deadLetter(request, reply, finish, { source, stage: 'ingest', err, receivedAt, batch });
-    } finally {
-      this.inFlight -= 1;
     }
   }
 

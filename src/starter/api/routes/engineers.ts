@@ -30,6 +30,9 @@ const listQuery = z.strictObject({
   severity: z.enum(SEVERITIES).optional(),
 });
 
+/** `GET /api/incidents/:id?full=true`: with what a long incident keeps in its record store. */
+const showQuery = z.strictObject({ full: z.enum(['true', 'false']).optional() });
+
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
@@ -73,7 +76,12 @@ export function registerEngineerRoutes(app: FastifyInstance, deps: AppDeps): voi
   );
   app.get(
     '/api/incidents/:id',
-    guarded(async (request) => deps.incidents.getIncident((request.params as { id: string }).id)),
+    guarded(async (request) =>
+      deps.incidents.getIncident(
+        (request.params as { id: string }).id,
+        parse(showQuery, request.query).full === 'true' ? { full: true } : {},
+      ),
+    ),
   );
   for (const operation of OPERATION_LIST) {
     const body = operationBody(OPERATION_INPUTS[operation.name]);

@@ -1,0 +1,337 @@
+/**
+ * bench/capacity: the capacity of the `npm start` configuration in new incidents per second.
+ *
+ * The stack as `npm start` runs it: the Temporal dev server persisting to a SQLite file (WAL, `synchronous=normal`)
+ * with its web UI, the worker and the API as processes of their own; Slack is a local stand-in, the channels
+ * without a provider write to the local outbox. The load steps through `--rates` (new incidents per second),
+ * each for `--seconds`: every alert is a new Alertmanager group, so a new incident, POSTed to the webhook; its
+ * latency is from the first POST to the Slack stand-in receiving its page (the initial report in
+ * #pno-incidents). A 503 is retried after its Retry-After, as Alertmanager retries, the latency still counted
+ * from the first POST. Interleaved with it, at the same rate and on the same server, the floor: a trivial
+ * workflow whose one activity does nothing (bench/floor-workflow.ts), from start call to the activity running.
+ * A page (or floor activity) that has not arrived `--page-timeout` seconds after its first POST (start) is a
+ * failure and counts as an infinite latency in the percentiles, never left out.
+ *
+ * Per step: rate offered and achieved, p50/p95/p99/max of pages and floor, failures, p99 ratio, the webhook's
+ * own answer time, 503s, and CPU and peak RSS of each process. Then the capacity: the highest rate at which
+ * every page arrived, the page p99 is under 1 s, and within 1.2× of the floor's p99.
+ *
+ *   npm run bench:capacity [-- --rates 10,20,40,60,80 --seconds 10 --page-timeout 10 --pause 5 --profile dir]
+ */
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { alertmanagerPayload } from '../test/support/alerts.ts';
+import { percentile, processUsage, startBenchStack, startFloor } from './support.ts';
+
+const { values } = parseArgs({
+  options: {
+    rates: { type: 'string', default: '10,20,40,60,80' },
+    seconds: { type: 'string', default: '10' },
+    'page-timeout': { type: 'string', default: '10' },
+    pause: { type: 'string', default: '5' },
+    topology: { type: 'string', default: 'processes' },
+    /** Go on after a step that collapsed (more than 10 % failures). */
+    all: { type: 'boolean', default: false },
+    'timeout-seconds': { type: 'string', default: '900' },
+    /** Writes CPU profiles of the worker and the API (`node --cpu-prof`) into this directory. */
+    profile: { type: 'string' },
+  },
+});
+const RATES = values.rates.split(',').map(Number);
+const SECONDS = Number(values.seconds);
+const PAGE_TIMEOUT_MS = Number(values['page-timeout']) * 1000;
+const PAUSE_MS = Number(values.pause) * 1000;
+const P99_LIMIT_MS = 1_000;
+const FLOOR_RATIO_LIMIT = 1.2;
+if (![...RATES, SECONDS, PAGE_TIMEOUT_MS].every((n) => Number.isFinite(n) && n > 0) || PAUSE_MS < 0) {
+  console.error('--rates (comma-separated), --seconds and --page-timeout must be positive numbers');
+  process.exit(2);
+}
+
+// Bounded: a run that takes longer than this gives up (the dev server's exit hook stops it).
+const watchdog = setTimeout(
+  () => {
+    console.error(`bench:capacity did not finish within ${values['timeout-seconds']} s; giving up`);
+    process.exit(1);
+  },
+  Number(values['timeout-seconds']) * 1000,
+);
+watchdog.unref();
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+interface Sample {
+  /** Latency in ms; Infinity when it never arrived within the bound. */
+  ms: number;
+  failure?: string;
+}
+
+interface StepResult {
+  rate: number;
+  achieved: number;
+  pages: Sample[];
+  floor: Sample[];
+  webhook: number[];
+  retried503: number;
+  cpu: Record<string, number>;
+  rss: Record<string, number>;
+}
+
+const stack = await startBenchStack({
+  topology: values.topology === 'inline' ? 'inline' : 'processes',
+  persistent: true,
+  ...(values.profile ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` } } : {}),
+});
+const floor = await startFloor(stack.server.address);
+const watched: Record<string, number> = { ...stack.pids, bench: process.pid };
+
+/** The first #pno-incidents post of each incident id, read from the stand-in as posts arrive. */
+const pagedAt = new Map<string, number>();
+let postsRead = 0;
+function readPages(): void {
+  const posts = stack.slack.posts;
+  for (; postsRead < posts.length; postsRead++) {
+    const post = posts[postsRead];
+    if (!post || post.channel !== '#pno-incidents') continue;
+    const id = /INC-[0-9a-f]{8}/.exec(post.text)?.[0];
+    if (id && !pagedAt.has(id)) pagedAt.set(id, post.at);
+  }
+}
+
+async function postAlert(
+  i: number,
+  run: string,
+): Promise<{ status: number; id?: string; retryAfterMs: number }> {
+  const groupKey = `{}:{alertname="CapacityBench",run="${run}",n="${i}"}`;
+  const res = await fetch(`${stack.apiAddress}/webhooks/alertmanager`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.webhookToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(
+      alertmanagerPayload({
+        groupKey,
+        alerts: [{ labels: { alertname: 'CapacityBench', run, n: String(i) }, fingerprint: `${run}${i}` }],
+      }),
+    ),
+    signal: AbortSignal.timeout(PAGE_TIMEOUT_MS),
+  });
+  const body = (await res.json().catch(() => ({}))) as { incidents?: { id?: string | null }[] };
+  const id = body.incidents?.[0]?.id ?? undefined;
+  return {
+    status: res.status,
+    ...(id ? { id } : {}),
+    retryAfterMs: Number(res.headers.get('retry-after') ?? 1) * 1000,
+  };
+}
+
+async function runStep(rate: number): Promise<StepResult> {
+  const run = randomUUID().slice(0, 8);
+  const total = Math.round(rate * SECONDS);
+  const alerts: { first: number; id?: string; failure?: string }[] = [];
+  const floors: { started: number; id: string; failure?: string }[] = [];
+  const webhook: number[] = [];
+  let retried503 = 0;
+
+  const sendAlert = async (i: number) => {
+    const entry: (typeof alerts)[number] = { first: Date.now() };
+    alerts.push(entry);
+    for (;;) {
+      const t = Date.now();
+      try {
+        const answer = await postAlert(i, run);
+        webhook.push(Date.now() - t);
+        if (answer.status === 202 && answer.id) {
+          entry.id = answer.id;
+          return;
+        }
+        if (answer.status !== 503) {
+          entry.failure = `webhook answered ${answer.status}`;
+          return;
+        }
+        retried503 += 1;
+        if (Date.now() + answer.retryAfterMs - entry.first >= PAGE_TIMEOUT_MS) {
+          entry.failure = 'still 503 at the bound';
+          return;
+        }
+        await sleep(answer.retryAfterMs);
+      } catch (err) {
+        webhook.push(Date.now() - t);
+        entry.failure = err instanceof Error ? err.message : String(err);
+        return;
+      }
+    }
+  };
+  const startFloorRun = async (i: number) => {
+    const entry = { started: Date.now(), id: `floor-${run}-${i}` };
+    floors.push(entry);
+    await floor.start(entry.id).catch((err: unknown) => {
+      Object.assign(entry, { failure: err instanceof Error ? err.message : String(err) });
+    });
+  };
+
+  const before = Object.fromEntries(Object.entries(watched).map(([k, pid]) => [k, processUsage(pid)]));
+  const peakRss: Record<string, number> = {};
+  const sampleRss = () => {
+    for (const [name, pid] of Object.entries(watched)) {
+      const rss = processUsage(pid)?.rss ?? 0;
+      peakRss[name] = Math.max(peakRss[name] ?? 0, rss);
+    }
+  };
+  const sampler = setInterval(() => {
+    sampleRss();
+    readPages();
+  }, 250);
+  const stepStart = Date.now();
+
+  // Open loop, interleaved: alert i at i/rate, floor i half a period later; a slow answer never delays the next.
+  const pending: Promise<void>[] = [];
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    await sleep(started + (i * 1000) / rate - performance.now());
+    pending.push(sendAlert(i));
+    await sleep(started + ((i + 0.5) * 1000) / rate - performance.now());
+    pending.push(startFloorRun(i));
+  }
+  await Promise.all(pending);
+  // Until every page and floor activity has arrived, or the bound of the last one sent has passed.
+  const lastBound =
+    Math.max(...alerts.map((a) => a.first), ...floors.map((f) => f.started)) + PAGE_TIMEOUT_MS;
+  while (Date.now() < lastBound) {
+    readPages();
+    const allPaged = alerts.every((a) => a.failure !== undefined || (a.id && pagedAt.has(a.id)));
+    const allFloor = floors.every((f) => f.failure !== undefined || floor.touched.has(f.id));
+    if (allPaged && allFloor) break;
+    await sleep(100);
+  }
+  clearInterval(sampler);
+  readPages();
+  sampleRss();
+  const wall = (Date.now() - stepStart) / 1000;
+  const cpu: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(watched)) {
+    const now = processUsage(pid)?.cpuSeconds;
+    const then = before[name]?.cpuSeconds;
+    cpu[name] = now !== undefined && then !== undefined ? (100 * (now - then)) / wall : Number.NaN;
+  }
+
+  const pages: Sample[] = alerts.map((a) => {
+    if (a.failure) return { ms: Infinity, failure: a.failure };
+    const at = a.id ? pagedAt.get(a.id) : undefined;
+    if (at === undefined || at - a.first > PAGE_TIMEOUT_MS)
+      return { ms: Infinity, failure: 'no page within the bound' };
+    return { ms: at - a.first };
+  });
+  const floorSamples: Sample[] = floors.map((f) => {
+    if (f.failure) return { ms: Infinity, failure: f.failure };
+    const at = floor.touched.get(f.id);
+    if (at === undefined || at - f.started > PAGE_TIMEOUT_MS)
+      return { ms: Infinity, failure: 'no activity within the bound' };
+    return { ms: at - f.started };
+  });
+  const pagedTimes = alerts.flatMap((a) => {
+    const at = a.id ? pagedAt.get(a.id) : undefined;
+    return at !== undefined && at - a.first <= PAGE_TIMEOUT_MS ? [at] : [];
+  });
+  const firstSent = Math.min(...alerts.map((a) => a.first));
+  const span = Math.max(
+    SECONDS,
+    ((pagedTimes.length ? Math.max(...pagedTimes) : firstSent) - firstSent) / 1000,
+  );
+  return {
+    rate,
+    achieved: pagedTimes.length / span,
+    pages,
+    floor: floorSamples,
+    webhook,
+    retried503,
+    cpu,
+    rss: peakRss,
+  };
+}
+
+const sorted = (samples: Sample[]) => samples.map((s) => s.ms).sort((a, b) => a - b);
+const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(0)}` : '∞');
+const stats = (samples: Sample[]) => {
+  const s = sorted(samples);
+  return {
+    p50: percentile(s, 50),
+    p95: percentile(s, 95),
+    p99: percentile(s, 99),
+    max: s.at(-1) ?? Number.NaN,
+    failures: samples.filter((x) => x.failure).length,
+  };
+};
+
+const results: StepResult[] = [];
+let failed = false;
+try {
+  console.log(
+    `capacity: ${RATES.join(', ')} new incidents/s for ${SECONDS} s each, interleaved with the floor at the same rate; ` +
+      `page bound ${PAGE_TIMEOUT_MS / 1000} s; ${values.topology} topology (as npm start: SQLite WAL dev server ` +
+      `${stack.server.address} with web UI, worker and API processes); node ${process.version}`,
+  );
+  for (const [index, rate] of RATES.entries()) {
+    if (index > 0) await sleep(PAUSE_MS);
+    const result = await runStep(rate);
+    results.push(result);
+    const p = stats(result.pages);
+    const f = stats(result.floor);
+    const w = percentile(
+      [...result.webhook].sort((a, b) => a - b),
+      99,
+    );
+    console.log(
+      `  ${rate}/s: achieved ${result.achieved.toFixed(1)}/s  page p50 ${ms(p.p50)} p99 ${ms(p.p99)} ms, ` +
+        `${p.failures} failed; floor p50 ${ms(f.p50)} p99 ${ms(f.p99)} ms, ${f.failures} failed; ` +
+        `webhook p99 ${ms(w)} ms, 503s ${result.retried503}`,
+    );
+    const reasons = [
+      ...new Set([...result.pages, ...result.floor].flatMap((s) => (s.failure ? [s.failure] : []))),
+    ];
+    if (reasons.length) console.log(`    failures: ${reasons.slice(0, 3).join('; ')}`);
+    if (!values.all && p.failures > result.pages.length / 10) {
+      console.log(
+        `  more than 10 % of the pages failed at ${rate}/s: collapse; the higher rates are not run`,
+      );
+      break;
+    }
+  }
+
+  const names = Object.keys(watched);
+  console.log('');
+  console.log(
+    `| offered/s | achieved/s | page p50 | p95 | p99 | max | failed | floor p50 | p95 | p99 | max | failed | p99 ratio | webhook p99 | 503s | ${names.map((n) => `CPU % ${n}`).join(' | ')} | ${names.map((n) => `RSS MB ${n}`).join(' | ')} |`,
+  );
+  console.log(`|${' --- |'.repeat(15 + 2 * names.length)}`);
+  let capacity: number | undefined;
+  for (const r of results) {
+    const p = stats(r.pages);
+    const f = stats(r.floor);
+    const ratio = p.p99 / f.p99;
+    const ok = p.failures === 0 && p.p99 < P99_LIMIT_MS && ratio <= FLOOR_RATIO_LIMIT;
+    if (ok) capacity = Math.max(capacity ?? 0, r.rate);
+    const w = percentile(
+      [...r.webhook].sort((a, b) => a - b),
+      99,
+    );
+    console.log(
+      `| ${r.rate} | ${r.achieved.toFixed(1)} | ${ms(p.p50)} | ${ms(p.p95)} | ${ms(p.p99)} | ${ms(p.max)} | ${p.failures}/${r.pages.length} ` +
+        `| ${ms(f.p50)} | ${ms(f.p95)} | ${ms(f.p99)} | ${ms(f.max)} | ${f.failures}/${r.floor.length} ` +
+        `| ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : '—'}${ok ? '' : ' ✗'} | ${ms(w)} | ${r.retried503} ` +
+        `| ${names.map((n) => (r.cpu[n] ?? Number.NaN).toFixed(0)).join(' | ')} ` +
+        `| ${names.map((n) => ((r.rss[n] ?? 0) / 1e6).toFixed(0)).join(' | ')} |`,
+    );
+  }
+  console.log('');
+  console.log(
+    capacity === undefined
+      ? `capacity: below ${RATES[0]} new incidents/s (no step had every page within ${PAGE_TIMEOUT_MS / 1000} s, p99 < ${P99_LIMIT_MS} ms and ≤ ${FLOOR_RATIO_LIMIT}× the floor)`
+      : `capacity: ${capacity} new incidents/s (highest step with every page delivered, page p99 < ${P99_LIMIT_MS} ms and ≤ ${FLOOR_RATIO_LIMIT}× the floor's p99; aim ≥ 40)`,
+  );
+} catch (err) {
+  failed = true;
+  console.error(`bench:capacity failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+} finally {
+  await floor.stop();
+  await stack.stop();
+}
+process.exitCode = failed ? 1 : 0;
