@@ -3,7 +3,8 @@
  *
  * The stack as `npm start` runs it: the Temporal dev server persisting to a SQLite file (WAL, `synchronous=normal`)
  * with its web UI, the worker and the API as processes of their own; Slack is a local stand-in, the channels
- * without a provider write to the local outbox. The load steps through `--rates` (new incidents per second),
+ * without a provider write to the local outbox. After a warm-up (`--warmup` seconds at 2/s: JIT, the first
+ * workflows, connections; not reported), the load steps through `--rates` (new incidents per second),
  * each for `--seconds`: every alert is a new Alertmanager group, so a new incident, POSTed to the webhook; its
  * latency is from the first POST to the Slack stand-in receiving its page (the initial report in
  * #pno-incidents). A 503 is retried after its Retry-After, as Alertmanager retries, the latency still counted
@@ -16,7 +17,8 @@
  * own answer time, 503s, and CPU and peak RSS of each process. Then the capacity: the highest rate at which
  * every page arrived, the page p99 is under 1 s, and within 1.2× of the floor's p99.
  *
- *   npm run bench:capacity [-- --rates 10,20,40,60,80 --seconds 10 --page-timeout 10 --pause 5 --profile dir]
+ *   npm run bench:capacity [-- --rates 10,20,40,60,80 --seconds 10 --page-timeout 10 --pause 5 --warmup 10 --all
+ *                           --profile dir]
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -29,6 +31,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     'page-timeout': { type: 'string', default: '10' },
     pause: { type: 'string', default: '5' },
+    /** Seconds of load at 2/s before the first step, not reported: JIT, first bundle loads, connections. */
+    warmup: { type: 'string', default: '10' },
     topology: { type: 'string', default: 'processes' },
     /** Go on after a step that collapsed (more than 10 % failures). */
     all: { type: 'boolean', default: false },
@@ -80,7 +84,11 @@ interface StepResult {
 const stack = await startBenchStack({
   topology: values.topology === 'inline' ? 'inline' : 'processes',
   persistent: true,
-  ...(values.profile ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` } } : {}),
+  env: {
+    // The API logs as under `npm start` (each request at info).
+    LOG_LEVEL: 'info',
+    ...(values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` } : {}),
+  },
 });
 const floor = await startFloor(stack.server.address);
 const watched: Record<string, number> = { ...stack.pids, bench: process.pid };
@@ -123,9 +131,9 @@ async function postAlert(
   };
 }
 
-async function runStep(rate: number): Promise<StepResult> {
+async function runStep(rate: number, seconds = SECONDS): Promise<StepResult> {
   const run = randomUUID().slice(0, 8);
-  const total = Math.round(rate * SECONDS);
+  const total = Math.round(rate * seconds);
   const alerts: { first: number; id?: string; failure?: string }[] = [];
   const floors: { started: number; id: string; failure?: string }[] = [];
   const webhook: number[] = [];
@@ -233,7 +241,7 @@ async function runStep(rate: number): Promise<StepResult> {
   });
   const firstSent = Math.min(...alerts.map((a) => a.first));
   const span = Math.max(
-    SECONDS,
+    seconds,
     ((pagedTimes.length ? Math.max(...pagedTimes) : firstSent) - firstSent) / 1000,
   );
   return {
@@ -269,8 +277,14 @@ try {
       `page bound ${PAGE_TIMEOUT_MS / 1000} s; ${values.topology} topology (as npm start: SQLite WAL dev server ` +
       `${stack.server.address} with web UI, worker and API processes); node ${process.version}`,
   );
-  for (const [index, rate] of RATES.entries()) {
-    if (index > 0) await sleep(PAUSE_MS);
+  const warmup = Number(values.warmup);
+  if (warmup > 0) {
+    const w = await runStep(2, warmup);
+    const unpaged = w.pages.filter((p) => p.failure).length;
+    console.log(`  warm-up: ${w.pages.length} incidents at 2/s, ${unpaged} not paged in time (not reported)`);
+  }
+  for (const rate of RATES) {
+    await sleep(PAUSE_MS);
     const result = await runStep(rate);
     results.push(result);
     const p = stats(result.pages);

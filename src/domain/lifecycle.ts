@@ -744,36 +744,11 @@ export class IncidentLifecycle {
   private recordAlert(alert: AlertRecord, now: number): boolean {
     const state = this.mustState();
     if (state.record) return this.recordIndexedAlert(alert, now);
-    const name = alert.labels['alertname'] ?? alert.fingerprint;
     const known = state.alerts.find((a) => a.fingerprint === alert.fingerprint);
-    if (!known) {
-      state.alerts.push(alert);
-      // What the webhook cut or cleaned in this alert (a label over 4 KiB, a NUL) goes with its first entry.
-      const sanitised =
-        alert.sanitised && alert.sanitised.length > 0
-          ? `; sanitised on ingestion: ${alert.sanitised.join('; ')}`
-          : '';
-      this.record(
-        now,
-        'alert',
-        'alertmanager',
-        `${name} ${alert.status} (${alert.severity}, ${alert.fingerprint})${sanitised}`,
-      );
-    } else if (known.status !== alert.status) {
-      Object.assign(known, alert);
-      this.record(
-        now,
-        alert.status === 'resolved' ? 'alert_resolved' : 'alert',
-        'alertmanager',
-        `${name} ${alert.status} (${alert.fingerprint})`,
-      );
-    } else {
-      return false;
-    }
-    if (alert.status === 'firing' && moreSevere(alert.severity, state.severity)) {
-      this.raiseSeverity(alert.severity, 'alertmanager', `alert ${name} is ${alert.severity}`, now);
-    }
-    return alert.status === 'firing';
+    if (!known) state.alerts.push(alert);
+    else if (known.status !== alert.status) Object.assign(known, alert);
+    else return false;
+    return this.alertChanged(alert, known === undefined, now);
   }
 
   /**
@@ -783,7 +758,6 @@ export class IncidentLifecycle {
   private recordIndexedAlert(alert: AlertRecord, now: number): boolean {
     const state = this.mustState();
     const record = state.record as IncidentRecordState;
-    const name = alert.labels['alertname'] ?? alert.fingerprint;
     const index = (record.alertIndex ??= {});
     const was = Object.hasOwn(index, alert.fingerprint) ? index[alert.fingerprint] : undefined;
     if (was === alert.status) return false;
@@ -795,7 +769,15 @@ export class IncidentLifecycle {
     if (kept >= 0) state.alerts.splice(kept, 1);
     state.alerts.push(alert);
     this.alertsGrew = true;
-    if (was === undefined) {
+    return this.alertChanged(alert, was === undefined, now);
+  }
+
+  /** A new alert or one whose status changed: its timeline entry, and the severity it may raise. */
+  private alertChanged(alert: AlertRecord, isNew: boolean, now: number): boolean {
+    const state = this.mustState();
+    const name = alert.labels['alertname'] ?? alert.fingerprint;
+    if (isNew) {
+      // What the webhook cut or cleaned in this alert (a label over 4 KiB, a NUL) goes with its first entry.
       const sanitised =
         alert.sanitised && alert.sanitised.length > 0
           ? `; sanitised on ingestion: ${alert.sanitised.join('; ')}`

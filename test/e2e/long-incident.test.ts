@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { CARRY_BUDGET_BYTES } from '../../src/domain/incident-record.ts';
-import { alertmanagerPayload } from '../support/alerts.ts';
+import { alertmanagerPayload, podAlert } from '../support/alerts.ts';
 import { eventually } from '../support/eventually.ts';
 import { startStack } from '../support/stack.ts';
 import type { Stack } from '../support/stack.ts';
@@ -36,25 +36,6 @@ afterAll(async () => {
   await stack?.stop();
   await server?.stop();
 });
-
-function podAlert(i: number) {
-  const pod = `pno-physics-bench-7d9f8c6b5-${i.toString(36).padStart(5, '0')}`;
-  return {
-    fingerprint: `be${i.toString(16).padStart(14, '0')}`,
-    labels: {
-      alertname: 'KubePodCrashLooping',
-      severity: 'warning',
-      namespace: 'pno-prod',
-      pod,
-      container: 'api',
-      job: 'kube-state-metrics',
-    },
-    annotations: {
-      summary: `Pod pno-prod/${pod} (api) is in waiting state (reason: "CrashLoopBackOff").`,
-      description: `Pod pno-prod/${pod} is restarting. ${'x'.repeat(600)}`,
-    },
-  };
-}
 
 async function show(id: string, query = ''): Promise<{ ms: number; bytes: number; state: IncidentState }> {
   const t0 = performance.now();

@@ -37,3 +37,27 @@ export function alertmanagerPayload(
     alerts,
   };
 }
+
+/** A realistic Kubernetes pod alert (about 1 KB), one per pod. */
+export function podAlert(i: number, status: 'firing' | 'resolved' = 'firing'): TestAlert {
+  const pod = `pno-physics-bench-7d9f8c6b5-${i.toString(36).padStart(5, '0')}`;
+  return {
+    status,
+    fingerprint: `ab${i.toString(16).padStart(14, '0')}`,
+    labels: {
+      alertname: 'KubePodCrashLooping',
+      severity: 'warning',
+      namespace: 'pno-prod',
+      pod,
+      container: 'api',
+      job: 'kube-state-metrics',
+      instance: '127.0.0.1:8080',
+      uid: `4c0e${i.toString(16).padStart(8, '0')}-9a1b-4c2d-8e3f-1234567890ab`,
+    },
+    annotations: {
+      summary: `Pod pno-prod/${pod} (api) is in waiting state (reason: "CrashLoopBackOff").`,
+      description: `Pod pno-prod/${pod} (api) is restarting ${(i % 7) + 2} times / 10 minutes. ${'x'.repeat(400)}`,
+      runbook_url: 'https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping',
+    },
+  };
+}

@@ -15,8 +15,11 @@ import {
   serialisedBytes,
 } from '../../src/domain/incident-record.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { Policy } from '../../src/domain/policy.ts';
 import { policyWith } from '../support/policy.ts';
 import { eventually } from '../support/eventually.ts';
+import { podAlert } from '../support/alerts.ts';
 import type { TestAlert } from '../support/alerts.ts';
 import {
   alertBatch,
@@ -27,28 +30,16 @@ import {
 
 const testEnv = timeSkippingPerTest();
 
-/** A realistic Kubernetes pod alert (about 1 KB), one per pod. */
-function podAlert(i: number, status: 'firing' | 'resolved' = 'firing'): TestAlert {
-  const pod = `pno-physics-bench-7d9f8c6b5-${i.toString(36).padStart(5, '0')}`;
-  return {
-    status,
-    fingerprint: `ab${i.toString(16).padStart(14, '0')}`,
-    labels: {
-      alertname: 'KubePodCrashLooping',
-      severity: 'warning',
-      namespace: 'pno-prod',
-      pod,
-      container: 'api',
-      job: 'kube-state-metrics',
-      instance: '127.0.0.1:8080',
-      uid: `4c0e${i.toString(16).padStart(8, '0')}-9a1b-4c2d-8e3f-1234567890ab`,
-    },
-    annotations: {
-      summary: `Pod pno-prod/${pod} (api) is in waiting state (reason: "CrashLoopBackOff").`,
-      description: `Pod pno-prod/${pod} (api) is restarting ${(i % 7) + 2} times / 10 minutes. ${'x'.repeat(400)}`,
-      runbook_url: 'https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping',
-    },
-  };
+/** An alert that flaps: the same fingerprint, firing and resolved in turn. */
+const FLAP: TestAlert = {
+  labels: { alertname: 'PodCrash', severity: 'warning' },
+  fingerprint: 'f1a9f1a9f1a9f1a9',
+};
+
+/** Sends {@link FLAP} with a status, as Alertmanager's next notification of its group. */
+function flapSender(handle: WorkflowHandle, policy: Policy, groupKey: string) {
+  return (status: 'firing' | 'resolved') =>
+    handle.signal(alertsReceivedSignal, alertBatch(policy, { alerts: [{ ...FLAP, status }], groupKey }));
 }
 
 describe('bounded incident state', () => {
@@ -126,19 +117,11 @@ describe('bounded incident state', () => {
     const env = testEnv();
     const h = await createHarness(env);
     const policy = policyWith({ alerts: { flapDamping: '10m' } });
-    const flap: TestAlert = {
-      labels: { alertname: 'PodCrash', severity: 'warning' },
-      fingerprint: 'f1a9f1a9f1a9f1a9',
-    };
     await h.run(async () => {
-      const { handle, workflowId } = await startAlertIncident(env, h, policy, [flap], {
+      const { handle, workflowId } = await startAlertIncident(env, h, policy, [FLAP], {
         continueAsNewAfterEvents: 400,
       });
-      const send = (status: 'firing' | 'resolved') =>
-        handle.signal(
-          alertsReceivedSignal,
-          alertBatch(policy, { alerts: [{ ...flap, status }], groupKey: workflowId }),
-        );
+      const send = flapSender(handle, policy, workflowId);
       const started = await env.currentTimeMs();
       for (let i = 0; i < 500; i++) {
         await send('resolved');
@@ -176,17 +159,9 @@ describe('bounded incident state', () => {
     const env = testEnv();
     const h = await createHarness(env);
     const policy = policyWith({ alerts: { flapDamping: '0s' } });
-    const flap: TestAlert = {
-      labels: { alertname: 'PodCrash', severity: 'warning' },
-      fingerprint: 'f1a9f1a9f1a9f1a9',
-    };
     await h.run(async () => {
-      const { handle, workflowId } = await startAlertIncident(env, h, policy, [flap]);
-      const send = (status: 'firing' | 'resolved') =>
-        handle.signal(
-          alertsReceivedSignal,
-          alertBatch(policy, { alerts: [{ ...flap, status }], groupKey: workflowId }),
-        );
+      const { handle, workflowId } = await startAlertIncident(env, h, policy, [FLAP]);
+      const send = flapSender(handle, policy, workflowId);
       for (let i = 0; i < 5; i++) {
         await send('resolved');
         await env.sleep('15 seconds');
