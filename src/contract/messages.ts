@@ -47,8 +47,4 @@ export interface ObtainedPolicy {
 
 export const alertsReceivedSignal = defineSignal<[AlertBatch]>('alertsReceived');
 export const stateQuery = defineQuery<IncidentState>('state');
-/**
- * What the `state` query answers (as a failure) while a run has not opened its incident yet: the first
- * moments of a run that obtains its policy by hash. Transient: readers ask again.
- */
-export const NOT_OPENED_YET = 'the incident has not opened yet';
+export { NOT_OPENED_YET } from '../domain/incident.ts';

@@ -155,6 +155,21 @@ export function fullIncident(state: IncidentState, archived: readonly ArchivedEn
   };
 }
 
+/**
+ * What the record store lacks of what the state says its runs let go (0: nothing), counted on the timeline,
+ * whose every entry has an index. Not 0 when the store read is not the one the worker writes (a volume not
+ * shared), or an append is still on its way: a full read must say so, not answer part as the whole.
+ */
+export function missingFromRecord(state: IncidentState, archived: readonly ArchivedEntry[]): number {
+  const counts = state.record?.counts;
+  if (!counts) return 0;
+  const letGo = counts.timeline - state.timeline.length;
+  const found = new Set(
+    archived.filter((e) => e.section === 'timeline' && e.index < letGo).map((e) => e.index),
+  ).size;
+  return letGo - found;
+}
+
 /** What an update answers: enough to say what happened; the state itself is read with the `state` query. */
 export interface OperationAnswer {
   id: string;

@@ -8,6 +8,12 @@ import type { Channel, Impact, Role, Severity } from './severity.ts';
  * JSON: it is the workflow's `state` query result and its continue-as-new
  * carry-over, so nothing here may be a class or a Map.
  */
+/**
+ * What a run answers (a refusal, the `state` query's failure) before its incident has opened: the first
+ * moments of a run that obtains its policy by hash. Transient: readers ask again.
+ */
+export const NOT_OPENED_YET = 'the incident has not opened yet';
+
 export type IncidentStatus = 'triggered' | 'acknowledged' | 'mitigated' | 'resolved';
 
 export const TIMELINE_KINDS = [

@@ -3,6 +3,7 @@ import { seedIncident } from './alert-mapping.ts';
 import { responseDueAt } from './business-hours.ts';
 import { dueEscalations, escalateNow, openEscalation } from './escalation.ts';
 import type { EscalationState, IncidentFacts, Notification } from './escalation.ts';
+import { NOT_OPENED_YET } from './incident.ts';
 import type { IncidentState, TimelineKind } from './incident.ts';
 import { FLAP_DAMPING_DEFAULT_MS, STATE_BOUNDS, recordOf, serialisedBytes } from './incident-record.ts';
 import type { ArchivedEntry, IncidentRecordState, StateBounds } from './incident-record.ts';
@@ -256,9 +257,13 @@ export class IncidentLifecycle {
         .forEach((value, i) => out.push({ section, index: first + i, value }));
     };
     const trimAlerts = (keep: number, slack: number, maxBytes: number) => {
-      if (state.alerts.length <= keep + slack && !this.alertsGrew) return;
+      const overCount = state.alerts.length > keep + slack;
+      if (!overCount && !this.alertsGrew) return;
       let bytes = serialisedBytes(state.alerts);
-      while (state.alerts.length > 1 && (state.alerts.length > keep || bytes > maxBytes)) {
+      if (!overCount && bytes <= maxBytes) return;
+      // In a batch, as the other lists: down to `keep` alerts and, past the byte budget, to three quarters of it.
+      const targetBytes = bytes > maxBytes && slack > 0 ? Math.floor(maxBytes * 0.75) : maxBytes;
+      while (state.alerts.length > 1 && (state.alerts.length > keep || bytes > targetBytes)) {
         const alert = state.alerts.shift() as AlertRecord;
         bytes -= serialisedBytes(alert) + 1;
         out.push({ section: 'alerts', index: record.counts.alertsArchived++, value: alert });
@@ -1033,7 +1038,7 @@ export class IncidentLifecycle {
         kind: 'refused',
         reason: 'this incident began before playbooks could run: run the playbook by hand',
       };
-    if (!this.state) return { kind: 'refused', reason: 'the incident has not opened yet' };
+    if (!this.state) return { kind: 'refused', reason: NOT_OPENED_YET };
     const permissions = via === 'update' || this.behaviour.signalPermissions;
     return refusalOf(this.policy, this.state, op, input, { permissions });
   }

@@ -197,18 +197,21 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   const arrivedEarly: { name: string; raw: RawValue | undefined }[] = [];
   const signalHandlers = new Map<string, (raw?: RawValue) => void>();
   const onSignal = (definition: { readonly name: string }, handle: (raw?: RawValue) => void) => {
-    if (waitsForPolicy) signalHandlers.set(definition.name, handle);
-    else setHandler(rawSignal(definition), handle);
+    if (!waitsForPolicy) return setHandler(rawSignal(definition), handle);
+    // Every signal must be among those registered early, or it would wait in the SDK's buffer out of order.
+    if (!earlySignals.includes(definition.name))
+      throw new Error(`signal ${definition.name} is not among the early-registered signals`);
+    signalHandlers.set(definition.name, handle);
   };
+  const earlySignals = [
+    ...OPERATION_LIST.flatMap((op) => (op.signal ? [op.signal.name] : [])),
+    ...[playbookStepSignal, playbookStepsSignal, playbookFinishedSignal, investigationFinishedSignal].map(
+      (d) => d.name,
+    ),
+    alertsReceivedSignal.name,
+  ];
   if (waitsForPolicy) {
-    const names = [
-      ...OPERATION_LIST.flatMap((op) => (op.signal ? [op.signal.name] : [])),
-      ...[playbookStepSignal, playbookStepsSignal, playbookFinishedSignal, investigationFinishedSignal].map(
-        (d) => d.name,
-      ),
-      alertsReceivedSignal.name,
-    ];
-    for (const name of names) {
+    for (const name of earlySignals) {
       setHandler(rawSignal({ name }), (raw) => {
         const handle = opening.run ? signalHandlers.get(name) : undefined;
         if (handle && arrivedEarly.length === 0) handle(raw);

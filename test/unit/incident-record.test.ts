@@ -11,6 +11,7 @@ import {
   answerOf,
   fullIncident,
   isAnswer,
+  missingFromRecord,
   serialisedBytes,
 } from '../../src/domain/incident-record.ts';
 import type { ArchivedEntry } from '../../src/domain/incident-record.ts';
@@ -114,6 +115,40 @@ describe('bounded incident state', () => {
     const archived = run.takeArchive();
     expect(archived.filter((e) => e.section === 'alerts')).toHaveLength(500 - STATE_BOUNDS.alerts);
     expect(fullIncident(state, archived).alerts).toHaveLength(500);
+  });
+
+  it('lets alerts go in batches, not one activity per new alert', () => {
+    const run = lifecycle();
+    const calls: number[] = [];
+    run.receiveAlerts(batch([pod(0)]), T0);
+    for (let i = 1; i < 450; i++) {
+      run.receiveAlerts(batch([pod(i)]), T0 + i * 1_000);
+      const out = run.takeArchive().filter((e) => e.section === 'alerts');
+      if (out.length > 0) calls.push(out.length);
+    }
+    // 450 alerts, 100 kept: 350 let go in a few batches of about `slack`, never one by one.
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(450 - (run.state?.alerts.length ?? 0));
+    expect(calls.length).toBeLessThanOrEqual(4);
+    expect(Math.min(...calls)).toBeGreaterThan(STATE_BOUNDS.slack / 2);
+  });
+
+  it('a full read says how much of what was let go the store lacks', () => {
+    const run = lifecycle();
+    const archived: ArchivedEntry[] = [];
+    feed(run, 1_000, archived);
+    const state = run.state as IncidentState;
+    expect(missingFromRecord(state, archived)).toBe(0);
+    // A store that is not the worker's (or an append on its way): counted, so the full read refuses to guess.
+    const timeline = archived.filter((e) => e.section === 'timeline');
+    expect(missingFromRecord(state, [])).toBe(timeline.length);
+    expect(
+      missingFromRecord(
+        state,
+        archived.filter((e) => !(e.section === 'timeline' && e.index === 3)),
+      ),
+    ).toBe(1);
+    // A retried append repeats entries: still complete.
+    expect(missingFromRecord(state, [...archived, ...timeline.slice(0, 10)])).toBe(0);
   });
 
   it('alerts with large labels are kept by size too', () => {

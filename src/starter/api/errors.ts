@@ -17,6 +17,8 @@ export const API_ERRORS = {
   TEMPORAL_UNAVAILABLE: 503,
   /** Temporal answers but no worker runs the incident's workflow (none polls, or it did not answer in time). */
   WORKER_UNAVAILABLE: 503,
+  /** `?full=true` found the record store without entries the incident let go (not shared, or not yet written). */
+  RECORD_INCOMPLETE: 503,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERRORS;
 

@@ -8,6 +8,7 @@ import {
   IncidentNotFoundError,
   IncidentRefusedError,
   WorkerUnavailableError,
+  RecordIncompleteError,
   isTemporalUnavailable,
 } from '../client/errors.ts';
 import type { IncidentGateway } from '../client/incidents.ts';
@@ -106,6 +107,8 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof IncidentRefusedError) return new ApiError('REFUSED', err.message);
   if (err instanceof WorkerUnavailableError)
     return new ApiError('WORKER_UNAVAILABLE', err.message, { retryAfterSeconds: 10 });
+  if (err instanceof RecordIncompleteError)
+    return new ApiError('RECORD_INCOMPLETE', err.message, { retryAfterSeconds: 5 });
   if (isTemporalUnavailable(err)) {
     return new ApiError('TEMPORAL_UNAVAILABLE', 'Temporal is unreachable; try again', {
       retryAfterSeconds: 5,

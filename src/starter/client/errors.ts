@@ -53,6 +53,18 @@ export class WorkerUnavailableError extends Error {
   }
 }
 
+/**
+ * A full read (`show --full`) found the incident record store without entries the incident's runs let go:
+ * not the directory the worker writes, or an append still on its way. The API answers 503
+ * (`RECORD_INCOMPLETE`, ask again); never part of the record as if it were all.
+ */
+export class RecordIncompleteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecordIncompleteError';
+  }
+}
+
 /** What an engineer reads when no worker polls the incidents' task queue. */
 export function noWorkerMessage(taskQueue: string): string {
   return (

@@ -7,7 +7,7 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { AlertBatch } from '../../domain/alert-mapping.ts';
 import { seedIncident, splitAlertBatch } from '../../domain/alert-mapping.ts';
 import type { IncidentState, IncidentStatus } from '../../domain/incident.ts';
-import { fullIncident, isAnswer } from '../../domain/incident-record.ts';
+import { fullIncident, isAnswer, missingFromRecord } from '../../domain/incident-record.ts';
 import type { IncidentRecordFile } from '../../incident-record-file.ts';
 import type { Declaration } from '../../domain/lifecycle.ts';
 import type { OperationName } from '../../domain/operations.ts';
@@ -38,6 +38,7 @@ import {
 import {
   IncidentForbiddenError,
   IncidentNotFoundError,
+  RecordIncompleteError,
   IncidentRefusedError,
   WorkerUnavailableError,
   grpcCodeOf,
@@ -384,7 +385,15 @@ export class TemporalIncidents implements IncidentGateway {
       throw new Error(
         'the incident record store is not configured here (INCIDENT_RECORDS_DIR): only the latest entries can be shown',
       );
-    return fullIncident(state, await this.records.read(state.id));
+    const archived = await this.records.read(state.id);
+    const missing = missingFromRecord(state, archived);
+    if (missing > 0)
+      throw new RecordIncompleteError(
+        `the incident record store (${this.records.dir}) lacks ${missing} of the ${state.id}'s earlier timeline entries: ` +
+          'is INCIDENT_RECORDS_DIR the directory the worker writes (shared with it)? Entries just let go may still be ' +
+          'on their way: ask again in a moment',
+      );
+    return fullIncident(state, archived);
   }
 
   declare(input: DeclareInput): Promise<IncidentState> {
