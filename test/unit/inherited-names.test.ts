@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { slackInteraction, slackSign } from '../support/slack-requests.ts';
 import { describe, expect, it } from 'vitest';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { isPerson, refusal } from '../../src/domain/operations.ts';
@@ -79,19 +80,7 @@ describe('inherited property names are nobody', () => {
         user: { id: user },
         actions: [{ type: 'button', action_id: 'acknowledge', value: ID, block_id: 'incident' }],
       };
-      const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-      const timestamp = Math.floor(Date.now() / 1000);
-      const signature = `v0=${createHmac('sha256', SLACK_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
-      const res = await app.inject({
-        method: 'POST',
-        url: '/slack/interactions',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'x-slack-request-timestamp': String(timestamp),
-          'x-slack-signature': signature,
-        },
-        payload: body,
-      });
+      const res = await app.inject(slackInteraction(payload, (body) => slackSign(body, SLACK_SECRET)));
       expect(res.statusCode, user).toBe(200);
     }
     await app.close();

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { slackInteraction, slackSign as signedBy } from '../support/slack-requests.ts';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import type { Policy } from '../../src/domain/policy.ts';
@@ -50,18 +51,11 @@ async function setup(extra: Partial<AppDeps> = {}) {
 // --- Slack -----------------------------------------------------------------------------------------
 
 function slackSign(body: string, timestamp = Math.floor(Date.now() / 1000), secret = SIGNING_SECRET) {
-  const signature = `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
-  return { 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': signature };
+  return signedBy(body, secret, timestamp);
 }
 
 function interaction(payload: object, sign: (body: string) => Record<string, string> = slackSign) {
-  const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-  return {
-    method: 'POST' as const,
-    url: '/slack/interactions',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...sign(body) },
-    payload: body,
-  };
+  return slackInteraction(payload, sign);
 }
 
 function click(stand: SlackStandIn, actionId: string, user = 'U0ALICE', value = ID) {

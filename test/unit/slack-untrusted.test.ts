@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { slackInteraction, slackSign } from '../support/slack-requests.ts';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { notConfiguredSink, slackNotifier, slackPoster } from '../../src/activities/channels/notifier.ts';
@@ -218,19 +218,7 @@ describe('what the API answers in Slack', () => {
         response_url: stand.responseUrl(),
         actions: [{ type: 'button', action_id: 'acknowledge', value: ID, block_id: 'incident' }],
       };
-      const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-      const timestamp = Math.floor(Date.now() / 1000);
-      const signature = `v0=${createHmac('sha256', SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
-      const res = await app.inject({
-        method: 'POST',
-        url: '/slack/interactions',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'x-slack-request-timestamp': String(timestamp),
-          'x-slack-signature': signature,
-        },
-        payload: body,
-      });
+      const res = await app.inject(slackInteraction(payload, (body) => slackSign(body, SECRET)));
       expect(res.statusCode).toBe(200);
       const [answer] = await stand.responses.waitFor(1, 5_000);
       expect(answer?.body.text).toContain('&lt;!channel&gt; &lt;http://evil.example|click&gt;');
