@@ -356,3 +356,25 @@ export async function readMetric(
   }
   return sum;
 }
+
+/** One alerting rule as a rules file writes it. */
+export interface AlertingRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+/** Every alerting rule of a rules file, and a lookup by name that throws on a missing one. */
+export function alertingRules(file: string): { rules: AlertingRule[]; rule: (name: string) => AlertingRule } {
+  const rules = (parse(readFileSync(file, 'utf8')) as { groups: { rules: AlertingRule[] }[] }).groups.flatMap(
+    (g) => g.rules,
+  );
+  const rule = (name: string): AlertingRule => {
+    const found = rules.find((r) => r.alert === name);
+    if (!found) throw new Error(`no rule ${name}`);
+    return found;
+  };
+  return { rules, rule };
+}

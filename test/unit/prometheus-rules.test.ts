@@ -8,25 +8,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { loadDefaultPolicy } from '../support/policy.ts';
 import { alertSeverity, matchingRule } from '../../src/domain/alert-mapping.ts';
-import { REPO_RULES_FILE, durationSeconds, promtoolPath, secondScaleRules } from '../support/prometheus.ts';
+import {
+  REPO_RULES_FILE,
+  type AlertingRule,
+  alertingRules,
+  durationSeconds,
+  promtoolPath,
+  secondScaleRules,
+} from '../support/prometheus.ts';
 
 const run = promisify(execFile);
 
-interface Rule {
-  alert: string;
-  expr: string;
-  for: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-}
-
 const rulesText = readFileSync(REPO_RULES_FILE, 'utf8');
-const rules = (parse(rulesText) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
-const rule = (name: string) => {
-  const found = rules.find((r) => r.alert === name);
-  if (!found) throw new Error(`no rule ${name}`);
-  return found;
-};
+const { rules, rule } = alertingRules(REPO_RULES_FILE);
 
 let promtool: string;
 let work: string;
@@ -160,7 +154,9 @@ describe('deploy/prometheus/rules.yml', () => {
 
   it('scales to second windows for the e2e tests, staying valid', async () => {
     const scaled = secondScaleRules(rulesText);
-    const scaledRules = (parse(scaled) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+    const scaledRules = (parse(scaled) as { groups: { rules: AlertingRule[] }[] }).groups.flatMap(
+      (g) => g.rules,
+    );
     const high = scaledRules.find((r) => r.alert === 'HighErrorRate');
     expect(high?.expr).toContain('[10s]');
     expect(high?.expr).not.toContain('[5m]');

@@ -10,29 +10,15 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { alertSeverity } from '../../src/domain/alert-mapping.ts';
 import { loadDefaultPolicy } from '../support/policy.ts';
-import { promtoolPath } from '../support/prometheus.ts';
+import { alertingRules, promtoolPath } from '../support/prometheus.ts';
 
 const run = promisify(execFile);
 const RULES_FILE = fileURLToPath(new URL('../../deploy/prometheus/self-monitoring.yml', import.meta.url));
 
-interface Rule {
-  alert: string;
-  expr: string;
-  for?: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-}
-const rules = (parse(readFileSync(RULES_FILE, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap(
-  (g) => g.rules,
-);
-const rule = (name: string): Rule => {
-  const found = rules.find((r) => r.alert === name);
-  if (!found) throw new Error(`no rule ${name}`);
-  return found;
-};
+const { rules, rule } = alertingRules(RULES_FILE);
 
 let promtool: string;
 let work: string;
