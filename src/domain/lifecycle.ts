@@ -153,6 +153,11 @@ export interface LifecycleBehaviour {
    * Before: every alert and entry stayed in the state, and every flap posted.
    */
   boundedState: boolean;
+  /**
+   * A bounded run lets its alerts go in batches, as its other lists (before: one at a time past 100 alerts,
+   * an archive activity for each new alert).
+   */
+  alertsInBatches: boolean;
 }
 
 export const CURRENT_BEHAVIOUR: Readonly<LifecycleBehaviour> = {
@@ -162,6 +167,7 @@ export const CURRENT_BEHAVIOUR: Readonly<LifecycleBehaviour> = {
   playbooks: true,
   signalPermissions: true,
   boundedState: true,
+  alertsInBatches: true,
 };
 
 /** The playbook operations, refused on incidents whose run began before playbooks could run. */
@@ -260,9 +266,12 @@ export class IncidentLifecycle {
       const overCount = state.alerts.length > keep + slack;
       if (!overCount && !this.alertsGrew) return;
       let bytes = serialisedBytes(state.alerts);
-      if (!overCount && bytes <= maxBytes) return;
+      if (!overCount && bytes <= maxBytes && this.behaviour.alertsInBatches) return;
       // In a batch, as the other lists: down to `keep` alerts and, past the byte budget, to three quarters of it.
-      const targetBytes = bytes > maxBytes && slack > 0 ? Math.floor(maxBytes * 0.75) : maxBytes;
+      const targetBytes =
+        this.behaviour.alertsInBatches && bytes > maxBytes && slack > 0
+          ? Math.floor(maxBytes * 0.75)
+          : maxBytes;
       while (state.alerts.length > 1 && (state.alerts.length > keep || bytes > targetBytes)) {
         const alert = state.alerts.shift() as AlertRecord;
         bytes -= serialisedBytes(alert) + 1;

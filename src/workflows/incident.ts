@@ -128,6 +128,8 @@ const PATCHES = {
   listingMemo: 'listing-memo',
   /** Bounded state, what it lets go appended to the incident's record store; flap damping. */
   boundedState: 'bounded-state-and-flap-damping',
+  /** A bounded run lets its alerts go in batches, not one archive activity per new alert. */
+  alertsInBatches: 'alerts-let-go-in-batches',
 } as const;
 
 /**
@@ -142,6 +144,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     playbooks: patched(PATCHES.playbooks),
     signalPermissions: patched(PATCHES.signalPermissions),
     boundedState: patched(PATCHES.boundedState),
+    alertsInBatches: patched(PATCHES.alertsInBatches),
   };
   const tickWhileDraining = patched(PATCHES.tickWhileDraining);
   const keepsListing = patched(PATCHES.listingMemo);

@@ -117,8 +117,8 @@ describe('bounded incident state', () => {
     expect(fullIncident(state, archived).alerts).toHaveLength(500);
   });
 
-  it('lets alerts go in batches, not one activity per new alert', () => {
-    const run = lifecycle();
+  /** Feeds 450 alerts one per batch; the sizes of the alert batches let go. */
+  const alertArchives = (run: IncidentLifecycle): number[] => {
     const calls: number[] = [];
     run.receiveAlerts(batch([pod(0)]), T0);
     for (let i = 1; i < 450; i++) {
@@ -126,6 +126,16 @@ describe('bounded incident state', () => {
       const out = run.takeArchive().filter((e) => e.section === 'alerts');
       if (out.length > 0) calls.push(out.length);
     }
+    return calls;
+  };
+
+  it('runs before `alerts-let-go-in-batches` keep letting alerts go one at a time (their histories replay)', () => {
+    expect(alertArchives(lifecycle({ alertsInBatches: false }))).toHaveLength(350);
+  });
+
+  it('lets alerts go in batches, not one activity per new alert', () => {
+    const run = lifecycle();
+    const calls = alertArchives(run);
     // 450 alerts, 100 kept: 350 let go in a few batches of about `slack`, never one by one.
     expect(calls.reduce((a, b) => a + b, 0)).toBe(450 - (run.state?.alerts.length ?? 0));
     expect(calls.length).toBeLessThanOrEqual(4);
