@@ -1,24 +1,29 @@
 /**
- * bench/capacity: the capacity of the `npm start` configuration in new incidents per second.
+ * bench/capacity: the capacity of the `npm start` configuration in new incidents per second, and the product's
+ * latency against the floor's below it.
  *
  * The stack as `npm start` runs it: the Temporal dev server persisting to a SQLite file (WAL, `synchronous=normal`)
  * with its web UI, the worker and the API as processes of their own; Slack is a local stand-in, the channels
  * without a provider write to the local outbox. After a warm-up (`--warmup` seconds at 2/s: JIT, the first
- * workflows, connections; not reported), the load steps through `--rates` (new incidents per second),
- * each for `--seconds`: every alert is a new Alertmanager group, so a new incident, POSTed to the webhook; its
- * latency is from the first POST to the Slack stand-in receiving its page (the initial report in
- * #pno-incidents). A 503 is retried after its Retry-After, as Alertmanager retries, the latency still counted
- * from the first POST. Interleaved with it, at the same rate and on the same server, the floor: a trivial
- * workflow whose one activity does nothing (bench/floor-workflow.ts), from start call to the activity running.
+ * workflows, connections; not reported), two phases:
+ *
+ * 1. Capacity. The load steps through `--rates` (new incidents per second), each for `--seconds`: every alert is
+ *    a new Alertmanager group, so a new incident, POSTed to the webhook; its latency is from the first POST to
+ *    the Slack stand-in receiving its page (the initial report in #pno-incidents). A 503 is retried after its
+ *    Retry-After, as Alertmanager retries, the latency still counted from the first POST. The capacity is the
+ *    highest rate at which every page arrived and the page p99 is under 1 s.
+ * 2. Against the floor, at `--compare` rates (default: half the capacity, and the rates of `--rates` below
+ *    it): the same alerts interleaved, at the same rate and on the same server, with the floor, a trivial
+ *    workflow whose one activity does nothing (bench/floor-workflow.ts), from start call to the activity
+ *    running. The aim: the page p99 within 1.2× of the floor's, both measured in the same step.
+ *
  * A page (or floor activity) that has not arrived `--page-timeout` seconds after its first POST (start) is a
- * failure and counts as an infinite latency in the percentiles, never left out.
+ * failure and counts as an infinite latency in the percentiles, never left out. Per step: rate offered and
+ * achieved, p50/p95/p99/max of pages (and floor), failures, p99 ratio, the webhook's own answer time, 503s,
+ * and CPU and peak RSS of each process.
  *
- * Per step: rate offered and achieved, p50/p95/p99/max of pages and floor, failures, p99 ratio, the webhook's
- * own answer time, 503s, and CPU and peak RSS of each process. Then the capacity: the highest rate at which
- * every page arrived, the page p99 is under 1 s, and within 1.2× of the floor's p99.
- *
- *   npm run bench:capacity [-- --rates 10,20,40,60,80 --seconds 10 --page-timeout 10 --pause 5 --warmup 10 --all
- *                           --profile dir]
+ *   npm run bench:capacity [-- --rates 10,20,30,40,50,60 --compare 5,10,20 --seconds 10 --page-timeout 10
+ *                           --pause 5 --warmup 10 --all --profile dir]
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -27,7 +32,9 @@ import { percentile, processUsage, startBenchStack, startFloor } from './support
 
 const { values } = parseArgs({
   options: {
-    rates: { type: 'string', default: '10,20,40,60,80' },
+    rates: { type: 'string', default: '10,20,30,40,50,60' },
+    /** Rates of the interleaved comparison with the floor; default: half the capacity and the rates below it. */
+    compare: { type: 'string' },
     seconds: { type: 'string', default: '10' },
     'page-timeout': { type: 'string', default: '10' },
     pause: { type: 'string', default: '5' },
@@ -131,7 +138,7 @@ async function postAlert(
   };
 }
 
-async function runStep(rate: number, seconds = SECONDS): Promise<StepResult> {
+async function runStep(rate: number, seconds: number, withFloor: boolean): Promise<StepResult> {
   const run = randomUUID().slice(0, 8);
   const total = Math.round(rate * seconds);
   const alerts: { first: number; id?: string; failure?: string }[] = [];
@@ -196,6 +203,7 @@ async function runStep(rate: number, seconds = SECONDS): Promise<StepResult> {
   for (let i = 0; i < total; i++) {
     await sleep(started + (i * 1000) / rate - performance.now());
     pending.push(sendAlert(i));
+    if (!withFloor) continue;
     await sleep(started + ((i + 0.5) * 1000) / rate - performance.now());
     pending.push(startFloorRun(i));
   }
@@ -269,23 +277,12 @@ const stats = (samples: Sample[]) => {
   };
 };
 
-const results: StepResult[] = [];
-let failed = false;
-try {
-  console.log(
-    `capacity: ${RATES.join(', ')} new incidents/s for ${SECONDS} s each, interleaved with the floor at the same rate; ` +
-      `page bound ${PAGE_TIMEOUT_MS / 1000} s; ${values.topology} topology (as npm start: SQLite WAL dev server ` +
-      `${stack.server.address} with web UI, worker and API processes); node ${process.version}`,
-  );
-  const warmup = Number(values.warmup);
-  if (warmup > 0) {
-    const w = await runStep(2, warmup);
-    const unpaged = w.pages.filter((p) => p.failure).length;
-    console.log(`  warm-up: ${w.pages.length} incidents at 2/s, ${unpaged} not paged in time (not reported)`);
-  }
-  for (const rate of RATES) {
+/** One phase's steps, printed as they finish; stops after a collapse (more than 10 % unpaged) unless --all. */
+async function phase(rates: number[], withFloor: boolean): Promise<StepResult[]> {
+  const results: StepResult[] = [];
+  for (const rate of rates) {
     await sleep(PAUSE_MS);
-    const result = await runStep(rate);
+    const result = await runStep(rate, SECONDS, withFloor);
     results.push(result);
     const p = stats(result.pages);
     const f = stats(result.floor);
@@ -295,8 +292,9 @@ try {
     );
     console.log(
       `  ${rate}/s: achieved ${result.achieved.toFixed(1)}/s  page p50 ${ms(p.p50)} p99 ${ms(p.p99)} ms, ` +
-        `${p.failures} failed; floor p50 ${ms(f.p50)} p99 ${ms(f.p99)} ms, ${f.failures} failed; ` +
-        `webhook p99 ${ms(w)} ms, 503s ${result.retried503}`,
+        `${p.failures} failed` +
+        (withFloor ? `; floor p50 ${ms(f.p50)} p99 ${ms(f.p99)} ms, ${f.failures} failed` : '') +
+        `; webhook p99 ${ms(w)} ms, 503s ${result.retried503}`,
     );
     const reasons = [
       ...new Set([...result.pages, ...result.floor].flatMap((s) => (s.failure ? [s.failure] : []))),
@@ -309,38 +307,96 @@ try {
       break;
     }
   }
+  return results;
+}
 
+/** A phase's table; `judge` says whether a step meets its aim (✗ when not). */
+function table(results: StepResult[], withFloor: boolean, judge: (r: StepResult) => boolean): void {
   const names = Object.keys(watched);
+  const floorHead = withFloor ? ' floor p50 | p95 | p99 | max | failed | p99 ratio |' : '';
   console.log('');
   console.log(
-    `| offered/s | achieved/s | page p50 | p95 | p99 | max | failed | floor p50 | p95 | p99 | max | failed | p99 ratio | webhook p99 | 503s | ${names.map((n) => `CPU % ${n}`).join(' | ')} | ${names.map((n) => `RSS MB ${n}`).join(' | ')} |`,
+    `| offered/s | achieved/s | page p50 | p95 | p99 | max | failed |${floorHead} webhook p99 | 503s | ${names.map((n) => `CPU % ${n}`).join(' | ')} | ${names.map((n) => `RSS MB ${n}`).join(' | ')} |`,
   );
-  console.log(`|${' --- |'.repeat(15 + 2 * names.length)}`);
-  let capacity: number | undefined;
+  console.log(`|${' --- |'.repeat((withFloor ? 15 : 9) + 2 * names.length)}`);
   for (const r of results) {
     const p = stats(r.pages);
     const f = stats(r.floor);
     const ratio = p.p99 / f.p99;
-    const ok = p.failures === 0 && p.p99 < P99_LIMIT_MS && ratio <= FLOOR_RATIO_LIMIT;
-    if (ok) capacity = Math.max(capacity ?? 0, r.rate);
+    const mark = judge(r) ? '' : ' ✗';
     const w = percentile(
       [...r.webhook].sort((a, b) => a - b),
       99,
     );
+    const floorCells = withFloor
+      ? ` ${ms(f.p50)} | ${ms(f.p95)} | ${ms(f.p99)} | ${ms(f.max)} | ${f.failures}/${r.floor.length} ` +
+        `| ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : '—'}${mark} |`
+      : '';
     console.log(
-      `| ${r.rate} | ${r.achieved.toFixed(1)} | ${ms(p.p50)} | ${ms(p.p95)} | ${ms(p.p99)} | ${ms(p.max)} | ${p.failures}/${r.pages.length} ` +
-        `| ${ms(f.p50)} | ${ms(f.p95)} | ${ms(f.p99)} | ${ms(f.max)} | ${f.failures}/${r.floor.length} ` +
-        `| ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : '—'}${ok ? '' : ' ✗'} | ${ms(w)} | ${r.retried503} ` +
+      `| ${r.rate} | ${r.achieved.toFixed(1)} | ${ms(p.p50)} | ${ms(p.p95)} | ${ms(p.p99)}${withFloor ? '' : mark} | ${ms(p.max)} | ${p.failures}/${r.pages.length} |` +
+        `${floorCells} ${ms(w)} | ${r.retried503} ` +
         `| ${names.map((n) => (r.cpu[n] ?? Number.NaN).toFixed(0)).join(' | ')} ` +
         `| ${names.map((n) => ((r.rss[n] ?? 0) / 1e6).toFixed(0)).join(' | ')} |`,
     );
   }
+}
+
+const withinCapacity = (r: StepResult) => {
+  const p = stats(r.pages);
+  return p.failures === 0 && p.p99 < P99_LIMIT_MS;
+};
+const withinFloor = (r: StepResult) => {
+  const p = stats(r.pages);
+  const f = stats(r.floor);
+  return withinCapacity(r) && f.failures === 0 && p.p99 <= FLOOR_RATIO_LIMIT * f.p99;
+};
+
+let failed = false;
+try {
+  console.log(
+    `capacity: ${RATES.join(', ')} new incidents/s for ${SECONDS} s each, then against the floor; ` +
+      `page bound ${PAGE_TIMEOUT_MS / 1000} s; ${values.topology} topology (as npm start: SQLite WAL dev server ` +
+      `${stack.server.address} with web UI, worker and API processes); node ${process.version}`,
+  );
+  const warmup = Number(values.warmup);
+  if (warmup > 0) {
+    const w = await runStep(2, warmup, true);
+    const unpaged = w.pages.filter((p) => p.failure).length;
+    console.log(`  warm-up: ${w.pages.length} incidents at 2/s, ${unpaged} not paged in time (not reported)`);
+  }
+  console.log('phase 1, capacity: new incidents alone');
+  const alone = await phase(RATES, false);
+  const capacity = alone
+    .filter(withinCapacity)
+    .reduce<number | undefined>((c, r) => Math.max(c ?? 0, r.rate), undefined);
+  const compareRates = values.compare
+    ? values.compare.split(',').map(Number)
+    : [
+        ...new Set([
+          ...RATES.filter((r) => r < (capacity ?? RATES[0] ?? 2) / 2),
+          Math.max(1, Math.floor((capacity ?? 2) / 2)),
+        ]),
+      ].sort((a, b) => a - b);
+  console.log(
+    `phase 2, against the floor: new incidents and floor workflows interleaved, each at ${compareRates.join(', ')}/s`,
+  );
+  const compared = await phase(compareRates, true);
+
+  table(alone, false, withinCapacity);
   console.log('');
   console.log(
     capacity === undefined
-      ? `capacity: below ${RATES[0]} new incidents/s (no step had every page within ${PAGE_TIMEOUT_MS / 1000} s, p99 < ${P99_LIMIT_MS} ms and ≤ ${FLOOR_RATIO_LIMIT}× the floor)`
-      : `capacity: ${capacity} new incidents/s (highest step with every page delivered, page p99 < ${P99_LIMIT_MS} ms and ≤ ${FLOOR_RATIO_LIMIT}× the floor's p99; aim ≥ 40)`,
+      ? `capacity: below ${RATES[0]} new incidents/s (no step had every page within ${PAGE_TIMEOUT_MS / 1000} s and p99 < ${P99_LIMIT_MS} ms)`
+      : `capacity: ${capacity} new incidents/s (highest step with every page delivered and page p99 < ${P99_LIMIT_MS} ms; aim ≥ 40)`,
   );
+  table(compared, true, withinFloor);
+  console.log('');
+  for (const r of compared) {
+    const ratio = stats(r.pages).p99 / stats(r.floor).p99;
+    console.log(
+      `against the floor at ${r.rate}/s each: page p99 ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : 'not finite:'} the floor's (aim ≤ ${FLOOR_RATIO_LIMIT}×)${withinFloor(r) ? '' : ' ✗'}`,
+    );
+  }
 } catch (err) {
   failed = true;
   console.error(`bench:capacity failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

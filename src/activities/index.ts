@@ -8,6 +8,7 @@ import type { IncidentHistory } from './incident-history.ts';
 import type { IncidentRecordFile } from '../incident-record-file.ts';
 import type { ArchivedEntry } from '../domain/incident-record.ts';
 import { playbookActivities } from './playbooks/index.ts';
+import { investigateActivity } from './playbooks/investigate.ts';
 import type { PlaybookActivities } from './playbooks/index.ts';
 
 /** What the activities need from the outside world; the worker builds the real ones. */
@@ -51,8 +52,11 @@ function resumeFrom(details: unknown): DeliveryProgress | undefined {
 }
 
 export function createActivities(deps: ActivityDeps) {
+  const playbooks = deps.playbooks ?? playbookActivities({ prometheus: false, describe: [] });
   return {
-    ...(deps.playbooks ?? playbookActivities({ prometheus: false, describe: [] })),
+    ...playbooks,
+    /** The initial investigation of an incident with no playbook (investigate.ts). */
+    investigate: investigateActivity(playbooks),
     /**
      * Sends every message one step of an incident produced, in one activity
      * (one task and one completion instead of one per message). Progress is
@@ -97,8 +101,21 @@ export function createActivities(deps: ActivityDeps) {
      * result is the run's policy, recorded in its history). A hash the worker does not know answers the
      * worker's current policy, said loudly here and on the incident's timeline.
      */
-    async incidentPolicy(input: { hash: string }): Promise<ObtainedPolicy> {
+    async incidentPolicy(input: {
+      hash: string;
+      previousOf?: { workflowId: string; runId: string };
+    }): Promise<ObtainedPolicy> {
       const obtained = await deps.policies.obtain(input.hash);
+      // The lookup of `findPreviousIncident`, folded into the run's first step (no activity task of its own).
+      // Best effort, as that activity's was: an unavailable visibility store means no link, never a stuck run.
+      if (input.previousOf) {
+        const { workflowId, runId } = input.previousOf;
+        const previous = await deps.history.previousIncidentId(workflowId, runId).catch((err: unknown) => {
+          log.warn('previous incident not looked up', { workflowId, error: String(err) });
+          return undefined;
+        });
+        if (previous) return { ...obtained, previousIncidentId: previous };
+      }
       if (obtained.missing) {
         log.warn('incident policy not found: the incident runs on the worker’s current policy', {
           requested: obtained.missing.requested,

@@ -43,6 +43,11 @@ export interface ObtainedPolicy {
   hash: string;
   /** Set when the requested policy was not found: `policy` is then the worker's current policy. */
   missing?: { requested: string; reason: string };
+  /**
+   * Asked for with `previousOf`: the incident id of the newest closed run of that workflow id other than that
+   * run (a group that fires again after its incident was resolved), when there is one.
+   */
+  previousIncidentId?: string;
 }
 
 export const alertsReceivedSignal = defineSignal<[AlertBatch]>('alertsReceived');

@@ -3,8 +3,8 @@ import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import type { IncidentState } from '../domain/incident.ts';
 import type { OperationAnswer } from '../domain/incident-record.ts';
-import { OPERATION_INPUTS, OPERATION_NAMES } from '../domain/operations.ts';
-import type { OperationName } from '../domain/operations.ts';
+import { OPERATION_NAMES, operationInputs } from '../domain/operations.ts';
+import type { OperationInputs, OperationName } from '../domain/operations.ts';
 
 /**
  * How each engineer operation of `src/domain/operations.ts` appears on every
@@ -16,7 +16,7 @@ import type { OperationName } from '../domain/operations.ts';
  */
 
 /** An operation's argument as a client sends it (defaults not yet applied). */
-export type OperationArgs<K extends OperationName> = z.input<(typeof OPERATION_INPUTS)[K]>;
+export type OperationArgs<K extends OperationName> = z.input<OperationInputs[K]>;
 
 /** One input field as the CLI takes it: an option (`--message <text>`, `--public`) or a positional argument. */
 export interface CliField {
@@ -194,5 +194,5 @@ export function operationByVerb(verb: string): OperationSpec<OperationName> | un
   return OPERATION_LIST.find((op) => op.verb === verb);
 }
 
-export { OPERATION_INPUTS };
+export { operationInputs };
 export type { OperationName };

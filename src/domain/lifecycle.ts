@@ -43,7 +43,7 @@ import type {
   SecurityEvaluationInput,
 } from './operations.ts';
 import type { Policy } from './policy.ts';
-import { playbookSettings } from './policy.ts';
+import { playbookSettings } from './playbook-settings.ts';
 import { PLAYBOOK_ESCALATION, investigationRunId, playbookRunId, playbookTarget } from './playbook.ts';
 import type {
   InvestigationResult,

@@ -44,28 +44,47 @@ export interface MaintenanceWindow {
 
 export type MaintenanceState = 'upcoming' | 'active' | 'ended';
 
-const isoDateTime = z.iso.datetime({ offset: true });
+/**
+ * The maintenance workflow's update arguments: a window as an operator asks for it (`add`, the
+ * `addMaintenanceWindow` update) and ending one early (`end`, the `endMaintenanceWindow` update). Built on
+ * first use ({@link maintenanceInputs}), not when the module loads: the workflow bundle evaluates this module
+ * for every new workflow run, and only an operator's update needs them.
+ */
+function buildMaintenanceInputs() {
+  const isoDateTime = z.iso.datetime({ offset: true });
+  return {
+    add: z.strictObject({
+      service: z
+        .string()
+        .trim()
+        .min(1, 'a service id, or * for every service')
+        .max(200, 'at most 200 characters'),
+      from: isoDateTime,
+      to: isoDateTime,
+      reason: z.string().trim().min(1, 'must not be blank').max(1000, 'at most 1000 characters'),
+      createdBy: z.string().trim().min(1).optional(),
+    }),
+    end: z.strictObject({
+      id: z.string().min(1),
+      by: z.string().trim().min(1).optional(),
+    }),
+  };
+}
+
+type MaintenanceInputs = ReturnType<typeof buildMaintenanceInputs>;
+let built: MaintenanceInputs | undefined;
+
+/** The maintenance updates' argument schemas, built on the first call. */
+export function maintenanceInputs(): MaintenanceInputs {
+  built ??= buildMaintenanceInputs();
+  return built;
+}
 
 /** A window as an operator asks for it (the `addMaintenanceWindow` update's argument). */
-export const maintenanceWindowInput = z.strictObject({
-  service: z
-    .string()
-    .trim()
-    .min(1, 'a service id, or * for every service')
-    .max(200, 'at most 200 characters'),
-  from: isoDateTime,
-  to: isoDateTime,
-  reason: z.string().trim().min(1, 'must not be blank').max(1000, 'at most 1000 characters'),
-  createdBy: z.string().trim().min(1).optional(),
-});
-export type MaintenanceWindowInput = z.input<typeof maintenanceWindowInput>;
+export type MaintenanceWindowInput = z.input<MaintenanceInputs['add']>;
 
 /** Ending a window early (the `endMaintenanceWindow` update's argument). */
-export const endMaintenanceWindowInput = z.strictObject({
-  id: z.string().min(1),
-  by: z.string().trim().min(1).optional(),
-});
-export type EndMaintenanceWindowInput = z.input<typeof endMaintenanceWindowInput>;
+export type EndMaintenanceWindowInput = z.input<MaintenanceInputs['end']>;
 
 /** The first problem with a window's times, or undefined: `to` must come after `from`. */
 export function windowTimesRefusal(window: { from: string; to: string }): string | undefined {
@@ -83,7 +102,7 @@ export function windowTimesRefusal(window: { from: string; to: string }): string
  * suppress anything is a typo, not a record).
  */
 export function addWindowRefusal(input: unknown, now: number): string | undefined {
-  const parsed = maintenanceWindowInput.safeParse(input);
+  const parsed = maintenanceInputs().add.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return `${issue?.path.join('.') || 'window'}: ${issue?.message ?? 'invalid'}`;
@@ -100,7 +119,7 @@ export function endWindowRefusal(
   input: unknown,
   now: number,
 ): string | undefined {
-  const parsed = endMaintenanceWindowInput.safeParse(input);
+  const parsed = maintenanceInputs().end.safeParse(input);
   if (!parsed.success) return 'id: a maintenance window id such as mw-1a2b3c4d';
   const window = windows.find((w) => w.id === parsed.data.id);
   if (!window) return `no maintenance window ${parsed.data.id}`;
@@ -150,7 +169,7 @@ export function activeWindow(
 
 /** A new operator window from a valid input (see {@link addWindowRefusal}). */
 export function newWindow(id: string, input: MaintenanceWindowInput): MaintenanceWindow {
-  const w = maintenanceWindowInput.parse(input);
+  const w = maintenanceInputs().add.parse(input);
   return {
     id,
     service: w.service,

@@ -16,47 +16,85 @@ import { severityRules } from './severity-rules.ts';
  * and the lifecycle method that applies it.
  */
 
-/** Free text an engineer writes: a non-blank string of at most 10,000 characters. */
-const text = z
-  .string()
-  .max(10_000, 'at most 10000 characters')
-  .refine((value) => value.trim() !== '', 'must not be blank');
-
-/** A person's handle in the policy (`alice`). */
-const handle = z.string().min(1, 'is required');
-
 /**
  * Input schemas, with the acting engineer `by`. Unknown fields are ignored
  * here (a signal typed in the web UI may carry extras); the API is stricter.
+ * Built on first use ({@link operationInputs}), not when the module loads: the
+ * workflow bundle evaluates this module for every new workflow run, and only
+ * an engineer's operation needs the schemas.
  */
-export const OPERATION_INPUTS = {
-  acknowledge: z.object({ by: handle }),
-  postUpdate: z.object({
-    by: handle,
-    message: text,
-    actions: z.array(text).max(100).optional(),
-    focus: text.optional(),
-    eta: text.optional(),
-    public: z.boolean().optional(),
-  }),
-  escalate: z.object({ by: handle, reason: text }),
-  changeSeverity: z.object({ by: handle, severity: z.enum(SEVERITIES), reason: text.optional() }),
-  assignCommander: z.object({ by: handle, commander: handle }),
-  recordSecurityEvaluation: z.object({ by: handle, finding: text, related: z.boolean().default(false) }),
-  mitigate: z.object({ by: handle, note: text.optional() }),
-  resolve: z.object({ by: handle, rootCause: text, prevention: text.optional() }),
-  runPlaybook: z.object({ by: handle, name: z.enum(PLAYBOOK_NAMES) }),
-  cancelPlaybook: z.object({ by: handle, reason: text.optional() }),
-  approveAction: z.object({
-    by: handle,
-    stepId: z.string().min(1, 'is required'),
-    approve: z.boolean().default(true),
-  }),
-} as const;
+function buildOperationInputs() {
+  /** Free text an engineer writes: a non-blank string of at most 10,000 characters. */
+  const text = z
+    .string()
+    .max(10_000, 'at most 10000 characters')
+    .refine((value) => value.trim() !== '', 'must not be blank');
 
-export type OperationName = keyof typeof OPERATION_INPUTS;
-export const OPERATION_NAMES = Object.keys(OPERATION_INPUTS) as OperationName[];
-export type OperationInput<K extends OperationName> = z.output<(typeof OPERATION_INPUTS)[K]>;
+  /** A person's handle in the policy (`alice`). */
+  const handle = z.string().min(1, 'is required');
+
+  return {
+    acknowledge: z.object({ by: handle }),
+    postUpdate: z.object({
+      by: handle,
+      message: text,
+      actions: z.array(text).max(100).optional(),
+      focus: text.optional(),
+      eta: text.optional(),
+      public: z.boolean().optional(),
+    }),
+    escalate: z.object({ by: handle, reason: text }),
+    changeSeverity: z.object({ by: handle, severity: z.enum(SEVERITIES), reason: text.optional() }),
+    assignCommander: z.object({ by: handle, commander: handle }),
+    recordSecurityEvaluation: z.object({ by: handle, finding: text, related: z.boolean().default(false) }),
+    mitigate: z.object({ by: handle, note: text.optional() }),
+    resolve: z.object({ by: handle, rootCause: text, prevention: text.optional() }),
+    runPlaybook: z.object({ by: handle, name: z.enum(PLAYBOOK_NAMES) }),
+    cancelPlaybook: z.object({ by: handle, reason: text.optional() }),
+    approveAction: z.object({
+      by: handle,
+      stepId: z.string().min(1, 'is required'),
+      approve: z.boolean().default(true),
+    }),
+  } as const;
+}
+
+/** Every operation's input schema, by operation name. */
+export type OperationInputs = ReturnType<typeof buildOperationInputs>;
+export type OperationName = keyof OperationInputs;
+
+let built: OperationInputs | undefined;
+
+/** The operations' input schemas, built on the first call. */
+export function operationInputs(): OperationInputs {
+  built ??= buildOperationInputs();
+  return built;
+}
+
+/**
+ * Every operation, in the table's order (the CLI's commands and the API's routes follow it). Listed rather
+ * than read off the schemas so that it costs nothing to load; the checks below keep it the same set.
+ */
+export const OPERATION_NAMES = [
+  'acknowledge',
+  'postUpdate',
+  'escalate',
+  'changeSeverity',
+  'assignCommander',
+  'recordSecurityEvaluation',
+  'mitigate',
+  'resolve',
+  'runPlaybook',
+  'cancelPlaybook',
+  'approveAction',
+] as const satisfies readonly OperationName[];
+/** An operation of the schemas that {@link OPERATION_NAMES} leaves out (never, as it should be). */
+type Unlisted = Exclude<OperationName, (typeof OPERATION_NAMES)[number]>;
+// Compile-time: the list has every operation of the schemas (and, by its `satisfies`, nothing else); a
+// missing one fails here as "true is not assignable to '<its name>'".
+const _everyOperationListed: [Unlisted] extends [never] ? true : Unlisted = true;
+
+export type OperationInput<K extends OperationName> = z.output<OperationInputs[K]>;
 
 export type AcknowledgeInput = OperationInput<'acknowledge'>;
 export type PostUpdateInput = OperationInput<'postUpdate'>;
@@ -186,7 +224,7 @@ export function refusalOf(
   if (!isPerson(policy, by) && !isIntegrationActor(op, by))
     return refused(`unknown engineer ${quoted(by)}: not a person in the policy`);
   if (state.status === 'resolved') return refused(`incident ${state.id} is already resolved`);
-  const parsed = OPERATION_INPUTS[op].safeParse(input);
+  const parsed = operationInputs()[op].safeParse(input);
   if (!parsed.success) return refused(firstProblem(parsed.error));
   if (options.permissions !== false) {
     const to = op === 'changeSeverity' ? (parsed.data as ChangeSeverityInput).severity : undefined;
@@ -208,5 +246,5 @@ export function refusal(policy: Policy, state: IncidentState, op: OperationName,
 
 /** The operation's input as the lifecycle applies it (defaults filled in), once {@link refusal} allowed it. */
 export function parseOperationInput<K extends OperationName>(op: K, input: unknown): OperationInput<K> {
-  return OPERATION_INPUTS[op].parse(input) as OperationInput<K>;
+  return operationInputs()[op].parse(input) as OperationInput<K>;
 }

@@ -7,6 +7,10 @@ import { literalSecrets } from './literal-secrets.ts';
 import { DEFAULT_PERMISSIONS, PERMISSIONS } from './permissions.ts';
 import type { Permission } from './permissions.ts';
 import type { Impact, Role, Severity } from './severity.ts';
+import { APPROVABLE_STEPS, playbookDefaults } from './playbook-settings.ts';
+
+/** Workflow code imports these from playbook-settings.ts (zod-free); kept here for everything else. */
+export { APPROVABLE_STEPS, playbookSettings } from './playbook-settings.ts';
 
 /**
  * The policy file's schema. The policy holds every value of the procedures
@@ -35,10 +39,8 @@ const deadline = z.union([
 ]);
 export type Deadline = z.output<typeof deadline>;
 
-const ms = (text: string) => parseDuration(text) as number;
-
-/** A playbook step kind that waits for an engineer's approval when listed in `requireApproval`. */
-export const APPROVABLE_STEPS = ['delete', 'rollback', 'scale_down'] as const;
+/** The playbooks' defaults: the procedures' values (playbook-settings.ts holds them, zod-free, for the workflows). */
+const pd = playbookDefaults();
 
 /**
  * The remediation playbooks' parameters and safety limits: every threshold and wait of the procedures'
@@ -47,87 +49,72 @@ export const APPROVABLE_STEPS = ['delete', 'rollback', 'scale_down'] as const;
 const playbooksPolicy = z
   .strictObject({
     /** The kill switch: false stops every automatic action (no playbook starts; engineers cannot run one). */
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(pd.enabled),
     /** Record the plan and touch nothing. Also what happens when the worker has no cluster to talk to. */
-    dryRun: z.boolean().default(false),
+    dryRun: z.boolean().default(pd.dryRun),
     /** No playbook scales the Deployment above this. */
-    maxReplicas: z.number().int().positive().default(20),
+    maxReplicas: z.number().int().positive().default(pd.maxReplicas),
     /** Between two runs of one playbook that act on one Deployment (recorded on the Deployment). */
-    cooldown: duration.default(ms('15m')),
+    cooldown: duration.default(pd.cooldown),
     /** How long a step waits for `incident approve`; nobody answering escalates. */
-    approvalTimeout: duration.default(ms('10m')),
-    requireApproval: z.array(z.enum(APPROVABLE_STEPS)).default([]),
+    approvalTimeout: duration.default(pd.approvalTimeout),
+    requireApproval: z.array(z.enum(APPROVABLE_STEPS)).default(pd.requireApproval),
     /** What "enable the circuit breaker" patches: a ConfigMap key, or an annotation on the Deployment. */
     circuitBreaker: z
       .union([
         z.strictObject({ configMap: z.string().min(1), key: z.string().min(1), value: z.string() }),
         z.strictObject({ annotation: z.string().min(1), value: z.string() }),
       ])
-      .default({ configMap: 'pno-flags', key: 'circuit-breaker', value: 'open' }),
+      .default(pd.circuitBreaker),
     /** Attempts of a step that fails with a 5xx or a timeout before the playbook gives up (`failed`). */
-    attempts: z.number().int().min(1).max(20).default(5),
+    attempts: z.number().int().min(1).max(20).default(pd.attempts),
     /** How often a bounded wait (pods Ready, rollout complete) looks again. */
-    pollEvery: duration.default(ms('5s')),
+    pollEvery: duration.default(pd.pollEvery),
     serviceOutage: z
-      .strictObject({ readyTimeout: duration.default(ms('300s')), settle: duration.default(ms('30s')) })
+      .strictObject({
+        readyTimeout: duration.default(pd.serviceOutage.readyTimeout),
+        settle: duration.default(pd.serviceOutage.settle),
+      })
       .prefault({}),
     highErrorRate: z
       .strictObject({
-        errorRateQuery: z
-          .string()
-          .default(
-            'sum(rate(http_requests_total{job="pno-physics-bench",status=~"5.."}[5m])) / sum(rate(http_requests_total{job="pno-physics-bench"}[5m]))',
-          ),
-        errorPatternsQuery: z
-          .string()
-          .default('sum by (status) (rate(http_requests_total{job="pno-physics-bench",status=~"5.."}[5m]))'),
-        falseAlarmBelow: z.number().min(0).max(1).default(0.01),
-        emergencyAbove: z.number().min(0).max(1).default(0.05),
-        stillHighAbove: z.number().min(0).max(1).default(0.02),
-        recoveredBelow: z.number().min(0).max(1).default(0.001),
+        errorRateQuery: z.string().default(pd.highErrorRate.errorRateQuery),
+        errorPatternsQuery: z.string().default(pd.highErrorRate.errorPatternsQuery),
+        falseAlarmBelow: z.number().min(0).max(1).default(pd.highErrorRate.falseAlarmBelow),
+        emergencyAbove: z.number().min(0).max(1).default(pd.highErrorRate.emergencyAbove),
+        stillHighAbove: z.number().min(0).max(1).default(pd.highErrorRate.stillHighAbove),
+        recoveredBelow: z.number().min(0).max(1).default(pd.highErrorRate.recoveredBelow),
         /** CPU or memory above this share of the pods' requests is pressure: scale up by `scaleStep`. */
-        pressureAbove: z.number().min(0).default(0.9),
-        usageWindow: z.string().default('5m'),
-        scaleStep: z.number().int().positive().default(2),
+        pressureAbove: z.number().min(0).default(pd.highErrorRate.pressureAbove),
+        usageWindow: z.string().default(pd.highErrorRate.usageWindow),
+        scaleStep: z.number().int().positive().default(pd.highErrorRate.scaleStep),
         /** The standard mitigation's gradual scale-up. */
-        gradualStep: z.number().int().positive().default(1),
-        standardWait: duration.default(ms('5m')),
-        rollbackIfYoungerThan: duration.default(ms('2h')),
-        monitorEvery: duration.default(ms('1m')),
-        monitorFor: duration.default(ms('30m')),
+        gradualStep: z.number().int().positive().default(pd.highErrorRate.gradualStep),
+        standardWait: duration.default(pd.highErrorRate.standardWait),
+        rollbackIfYoungerThan: duration.default(pd.highErrorRate.rollbackIfYoungerThan),
+        monitorEvery: duration.default(pd.highErrorRate.monitorEvery),
+        monitorFor: duration.default(pd.highErrorRate.monitorFor),
       })
       .prefault({}),
     performanceDegradation: z
       .strictObject({
         /** p95 in milliseconds; with no data, a probe of the health URL measures instead. */
-        latencyQuery: z
-          .string()
-          .default(
-            'histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket{job="pno-physics-bench"}[5m])) by (le)) * 1000',
-          ),
-        slaMs: z.number().positive().default(500),
-        cpuMillicores: z.number().positive().default(1500),
-        memoryMi: z.number().positive().default(3200),
-        usageWindow: z.string().default('5m'),
-        minReplicas: z.number().int().positive().default(5),
-        rolloutTimeout: duration.default(ms('300s')),
-        remeasureAfter: duration.default(ms('2m')),
-        improvedBy: z.number().min(0).max(1).default(0.2),
-        monitorEvery: duration.default(ms('5m')),
-        monitorFor: duration.default(ms('30m')),
+        latencyQuery: z.string().default(pd.performanceDegradation.latencyQuery),
+        slaMs: z.number().positive().default(pd.performanceDegradation.slaMs),
+        cpuMillicores: z.number().positive().default(pd.performanceDegradation.cpuMillicores),
+        memoryMi: z.number().positive().default(pd.performanceDegradation.memoryMi),
+        usageWindow: z.string().default(pd.performanceDegradation.usageWindow),
+        minReplicas: z.number().int().positive().default(pd.performanceDegradation.minReplicas),
+        rolloutTimeout: duration.default(pd.performanceDegradation.rolloutTimeout),
+        remeasureAfter: duration.default(pd.performanceDegradation.remeasureAfter),
+        improvedBy: z.number().min(0).max(1).default(pd.performanceDegradation.improvedBy),
+        monitorEvery: duration.default(pd.performanceDegradation.monitorEvery),
+        monitorFor: duration.default(pd.performanceDegradation.monitorFor),
       })
       .prefault({}),
   })
   .prefault({});
 export type PlaybooksPolicy = z.output<typeof playbooksPolicy>;
-
-/**
- * The policy's playbook parameters; the procedures' values for a snapshot taken before playbooks ran (an
- * incident that continued as new keeps the policy it started with).
- */
-export function playbookSettings(policy: Policy): PlaybooksPolicy {
-  return (policy as Partial<Policy>).playbooks ?? playbooksPolicy.parse(undefined);
-}
 
 const severity = z.enum(SEVERITIES);
 const role = z.enum(ROLES);

@@ -1,10 +1,12 @@
 import {
   ApplicationFailure,
+  CancellationScope,
   ParentClosePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  isCancellation,
   log,
   patched,
   proxyActivities,
@@ -47,7 +49,13 @@ import {
   playbookStepSignal,
   playbookStepsSignal,
 } from '../contract/playbooks.ts';
-import type { InvestigationResult, PlaybookCommand, PlaybookResult } from '../domain/playbook.ts';
+import type {
+  InvestigationInput,
+  InvestigationResult,
+  PlaybookCommand,
+  PlaybookResult,
+} from '../domain/playbook.ts';
+import type { Investigation } from '../activities/playbooks/investigate.ts';
 import type { AlertBatch } from '../domain/alert-mapping.ts';
 import type { PlaybookStepReport } from '../contract/playbooks.ts';
 import type { RawValue } from '@temporalio/common';
@@ -79,6 +87,19 @@ const { archiveIncidentRecord } = proxyActivities<ReturnType<typeof createActivi
 });
 /** One activity's worth of entries (its input is one payload: well under Temporal's 2 MB). */
 const ARCHIVE_CHUNK_BYTES = 512 * 1024;
+/**
+ * The initial investigation (src/activities/playbooks/investigate.ts): read-only, so a retry reads again.
+ * Its reads retry within it (`playbooks.attempts`); these attempts are for a worker that died meanwhile.
+ */
+const { investigate } = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '5 minutes',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 3,
+  },
+});
 const { deliver, findPreviousIncident } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '1 minute',
   heartbeatTimeout: '30 seconds',
@@ -130,6 +151,14 @@ const PATCHES = {
   boundedState: 'bounded-state-and-flap-damping',
   /** A bounded run lets its alerts go in batches, not one archive activity per new alert. */
   alertsInBatches: 'alerts-let-go-in-batches',
+  /**
+   * Every fix above at once, with one marker instead of nine (each `patched()` also upserts the
+   * `TemporalChangeVersion` search attribute: an event and a visibility write); the initial investigation
+   * as one `investigate` activity instead of a child workflow and its signals; the previous incident looked
+   * up by the local activity that obtains the policy instead of an activity of its own. A run with this
+   * marker decides no other patch. The price of a new incident, in tasks, events and visibility writes.
+   */
+  leanStart: 'lean-incident-start',
 } as const;
 
 /**
@@ -137,17 +166,19 @@ const PATCHES = {
  * escalated on durable timers, acted on by engineers, closed when resolved.
  */
 export async function incidentWorkflow(input: IncidentInput): Promise<IncidentState> {
+  const lean = patched(PATCHES.leanStart);
+  const decide = (id: string) => lean || patched(id);
   const behaviour = {
-    quietAfterMitigation: patched(PATCHES.quietAfterMitigation),
-    postsOnSeverityRaise: patched(PATCHES.postsOnSeverityRaise),
-    channelEvents: patched(PATCHES.channelEvents),
-    playbooks: patched(PATCHES.playbooks),
-    signalPermissions: patched(PATCHES.signalPermissions),
-    boundedState: patched(PATCHES.boundedState),
-    alertsInBatches: patched(PATCHES.alertsInBatches),
+    quietAfterMitigation: decide(PATCHES.quietAfterMitigation),
+    postsOnSeverityRaise: decide(PATCHES.postsOnSeverityRaise),
+    channelEvents: decide(PATCHES.channelEvents),
+    playbooks: decide(PATCHES.playbooks),
+    signalPermissions: decide(PATCHES.signalPermissions),
+    boundedState: decide(PATCHES.boundedState),
+    alertsInBatches: decide(PATCHES.alertsInBatches),
   };
-  const tickWhileDraining = patched(PATCHES.tickWhileDraining);
-  const keepsListing = patched(PATCHES.listingMemo);
+  const tickWhileDraining = decide(PATCHES.tickWhileDraining);
+  const keepsListing = decide(PATCHES.listingMemo);
   // The policy: in the input when the run continued as new (or started before policy references: their
   // histories never take the activity's path), else obtained once by the hash the start named. Without
   // people's contacts, whichever it is (an old input has them; nothing in a run reads them), so that no
@@ -222,11 +253,16 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       });
     }
   }
+  // A new incident (not carried over, not the next of a resolved one) may follow an earlier run of its id.
+  const mayFollowAnother = !input.carried && !input.previousIncidentId;
+  const { workflowId, namespace, firstExecutionRunId } = workflowInfo();
   const obtained = input.policy
     ? undefined
-    : await incidentPolicy({ hash: (input.policyRef as PolicyRef | undefined)?.hash ?? '' });
+    : await incidentPolicy({
+        hash: (input.policyRef as PolicyRef | undefined)?.hash ?? '',
+        ...(lean && mayFollowAnother ? { previousOf: { workflowId, runId: firstExecutionRunId } } : {}),
+      });
   const policy = withoutContacts(obtained?.policy ?? (input.policy as Policy));
-  const { workflowId, namespace } = workflowInfo();
   const run = new IncidentLifecycle(input, policy, { workflowId, namespace, behaviour });
   opening.run = run;
   const inFlight = new Set<Promise<void>>();
@@ -339,6 +375,11 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   const execute = async (command: PlaybookCommand): Promise<void> => {
     const now = () => Date.now();
     try {
+      if (command.kind === 'investigate' && lean) return await investigateHere(command.runId, command.input);
+      if (command.kind === 'cancel' && investigations.has(command.runId)) {
+        investigations.get(command.runId)?.cancel();
+        return;
+      }
       if (command.kind === 'start' || command.kind === 'investigate') {
         const type =
           command.kind === 'start'
@@ -403,6 +444,29 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       dispatch();
       publish();
     }
+  };
+  /**
+   * The initial investigation as one activity of this run ({@link PATCHES.leanStart}): its steps and findings
+   * arrive with its result. Cancelled like a child run when the incident no longer needs it (resolved); one
+   * that fails is recorded as incomplete, never as done.
+   */
+  const investigations = new Map<string, CancellationScope>();
+  const investigateHere = async (runId: string, input: InvestigationInput): Promise<void> => {
+    const scope = new CancellationScope();
+    investigations.set(runId, scope);
+    let found: Investigation;
+    try {
+      found = await scope.run(() => investigate({ ...input, runId }));
+    } catch (err) {
+      if (isCancellation(err) || !run.state) return;
+      found = { steps: [], summary: `investigation incomplete: ${causeOf(err)}` };
+    } finally {
+      investigations.delete(runId);
+    }
+    const at = Date.now();
+    for (const step of found.steps) run.playbookStep({ runId, step }, at);
+    run.investigationFinished({ runId, summary: found.summary, steps: found.steps.length }, at);
+    dispatch();
   };
   /** Every engineer operation: validated, applied, side effects dispatched, state returned. */
   const apply = (op: OperationName, arg: unknown, now: number) => {
@@ -510,11 +574,13 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   }
   dispatch();
   publish();
-  if (!input.carried && !input.previousIncidentId && run.state?.source.kind === 'alertmanager') {
-    // A group that fires again after its incident was resolved runs again under the same workflow id:
-    // link the new incident to the one before. Best effort, beside the main loop.
-    const info = workflowInfo();
-    const link = findPreviousIncident({ workflowId: info.workflowId, runId: info.firstExecutionRunId })
+  // A group that fires again after its incident was resolved runs again under the same workflow id:
+  // link the new incident to the one before. Best effort, beside the main loop (or already looked up).
+  const linksPrevious = mayFollowAnother && run.state?.source.kind === 'alertmanager';
+  if (linksPrevious && lean && obtained) {
+    if (obtained.previousIncidentId) run.linkPrevious(obtained.previousIncidentId, Date.now());
+  } else if (linksPrevious) {
+    const link = findPreviousIncident({ workflowId, runId: firstExecutionRunId })
       .then((previous) => {
         if (previous) run.linkPrevious(previous, Date.now());
       })

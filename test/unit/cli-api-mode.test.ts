@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { OPERATION_INPUTS, OPERATION_LIST } from '../../src/contract/operations.ts';
+import { OPERATION_LIST, operationInputs } from '../../src/contract/operations.ts';
 import type { OperationName, OperationSpec } from '../../src/contract/operations.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { buildApp } from '../../src/starter/api/app.ts';
@@ -103,7 +103,7 @@ async function cli(
 
 /** A valid value of an operation's field as typed, and as the API then hands it to the gateway. */
 function sampleValue(op: OperationSpec<OperationName>, field: string): { typed: string; sent: string } {
-  let type = (OPERATION_INPUTS[op.name].shape as Record<string, z.ZodType | undefined>)[field];
+  let type = (operationInputs()[op.name].shape as Record<string, z.ZodType | undefined>)[field];
   while (type instanceof z.ZodOptional || type instanceof z.ZodDefault) type = type.unwrap() as z.ZodType;
   if (type instanceof z.ZodEnum) {
     const first = String(type.options[0]);
@@ -133,7 +133,7 @@ function fullInvocation(op: OperationSpec<OperationName>) {
       argument[field.field] = sent;
     }
   }
-  return { args, argument: OPERATION_INPUTS[op.name].parse(argument) as Record<string, unknown> };
+  return { args, argument: operationInputs()[op.name].parse(argument) as Record<string, unknown> };
 }
 
 describe('incident CLI in API mode', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EXIT, runCli } from '../../src/starter/cli/index.ts';
 import type { CliIo } from '../../src/starter/cli/index.ts';
-import { OPERATION_INPUTS, OPERATION_LIST } from '../../src/contract/operations.ts';
+import { OPERATION_LIST, operationInputs } from '../../src/contract/operations.ts';
 import type { OperationName, OperationSpec } from '../../src/contract/operations.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { IncidentRefusedError } from '../../src/starter/client/errors.ts';
@@ -53,7 +53,7 @@ function cliName(field: { option?: string; argument?: string }): string {
  * case (the CLI takes any case, `severity <id> p1`), any other field some text.
  */
 function sampleValue(op: OperationSpec<OperationName>, field: string): { typed: string; sent: string } {
-  let type = (OPERATION_INPUTS[op.name].shape as Record<string, z.ZodType | undefined>)[field];
+  let type = (operationInputs()[op.name].shape as Record<string, z.ZodType | undefined>)[field];
   while (type instanceof z.ZodOptional || type instanceof z.ZodDefault) type = type.unwrap() as z.ZodType;
   if (type instanceof z.ZodEnum) {
     const first = String(type.options[0]);
@@ -243,7 +243,7 @@ describe('incident CLI: commands and help', () => {
     const { code, gateway } = await cliOnFake([...args, '--json'], { INCIDENT_USER: 'alice' });
     expect(code).toBe(EXIT.ok);
     expect(gateway.operations).toEqual([{ id: ID, operation: op.name, argument }]);
-    expect(OPERATION_INPUTS[op.name].safeParse(argument).success).toBe(true);
+    expect(operationInputs()[op.name].safeParse(argument).success).toBe(true);
   });
 
   it('builds the arguments engineers type', async () => {

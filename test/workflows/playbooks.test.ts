@@ -11,6 +11,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { OPERATIONS, stateQuery } from '../../src/contract/messages.ts';
 import { playbookRunId } from '../../src/contract/playbooks.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
+import { eventually } from '../support/eventually.ts';
 import { FakeCluster } from '../support/fake-cluster.ts';
 import type { FakeClusterOptions } from '../support/fake-cluster.ts';
 import { policyWith } from '../support/policy.ts';
@@ -494,8 +495,11 @@ describe('investigation and the incident', () => {
       expect(state.investigation?.summary).toContain('rollout history: rev 1');
       expect(state.investigation?.summary).toContain('PodCrash');
       expect(state.investigation?.summary).toContain('not Running');
-      const post = h.recorder.posts.find((p) => p.text.includes('initial investigation'));
-      expect(post?.text).toContain(incidentId);
+      // Posted by a delivery that follows the findings (it may still be on its way).
+      const post = await eventually('the findings posted', async () =>
+        h.recorder.posts.find((p) => p.text.includes('initial investigation')),
+      );
+      expect(post.text).toContain(incidentId);
     });
   });
 

@@ -371,6 +371,36 @@ export const SCENARIOS: Scenario[] = [
       return (await highErrorRateEmergency(env, h, policy)).playbook;
     },
   },
+  {
+    // 'lean-incident-start': one patch marker, the previous incident from the policy's local activity, the
+    // initial investigation as an activity (cluster reads), its findings posted, then mitigated and resolved.
+    name: 'p2-lean-start-investigated-linked-resolved',
+    async run(env, h, base) {
+      const cluster = new FakeCluster({ stuckPods: 1, revisionAgesMinutes: [60] });
+      h.recorder.playbooks = cluster.activities();
+      h.recorder.previousIncident = 'INC-0000beef';
+      const policy: Policy = {
+        ...base,
+        service: { ...base.service, healthUrl: 'http://127.0.0.1:9/health' },
+      };
+      const { handle } = await startAlertIncident(env, h, policy, [
+        { labels: { alertname: 'PodCrash', severity: 'warning' } },
+      ]);
+      await eventually(
+        'the investigation',
+        async () =>
+          (await handle.query(stateQuery)).investigation?.status === 'completed' ? true : undefined,
+        { timeoutMs: 30_000, intervalMs: 50 },
+      );
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.mitigate.update, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'alice', rootCause: 'bad node' }],
+      });
+      await handle.result();
+      return handle;
+    },
+  },
 ];
 
 /**

@@ -1,7 +1,7 @@
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { isIncidentId } from '../../contract/incident-id.ts';
-import { OPERATION_INPUTS, OPERATION_LIST } from '../../contract/operations.ts';
+import { OPERATION_LIST, operationInputs } from '../../contract/operations.ts';
 import type { CliField, OperationArgs, OperationName, OperationSpec } from '../../contract/operations.ts';
 import type { IncidentStatus } from '../../domain/incident.ts';
 import { IMPACTS, SEVERITIES } from '../../domain/severity.ts';
@@ -434,7 +434,7 @@ function addOperation(
   actor: (command: Command) => string,
   submit: (request: CliRequest) => void,
 ): void {
-  const schema: z.ZodObject = OPERATION_INPUTS[op.name];
+  const schema: z.ZodObject = operationInputs()[op.name];
   // `playbook run` and `playbook cancel` share their parent command.
   let parent = program;
   for (const word of op.command.slice(0, -1)) {

@@ -1,7 +1,12 @@
 import type { Revision, WorkloadSnapshot } from '../../domain/cluster.ts';
 import { errorRateVerdict, percent, rollbackWorthy } from '../../domain/playbook.ts';
 import type { PlaybookInput, PlaybookResult } from '../../domain/playbook.ts';
-import { describeHistory, describeProbe, describeSnapshot, describeUsage } from './describe.ts';
+import {
+  describeHistory,
+  describeProbe,
+  describeSnapshot,
+  describeUsage,
+} from '../../domain/playbook-describe.ts';
 import { PlaybookStop, runPlaybook, seconds } from './runner.ts';
 import type { PlaybookRun } from './runner.ts';
 import { scaleUp } from './scaling.ts';

@@ -1,6 +1,6 @@
 import { latencyVerdict } from '../../domain/playbook.ts';
 import type { PlaybookInput, PlaybookResult } from '../../domain/playbook.ts';
-import { describeSnapshot, describeUsage } from './describe.ts';
+import { describeSnapshot, describeUsage } from '../../domain/playbook-describe.ts';
 import { PlaybookStop, runPlaybook, seconds } from './runner.ts';
 import type { PlaybookRun } from './runner.ts';
 import { scaleToTarget } from './scaling.ts';

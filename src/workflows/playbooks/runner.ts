@@ -18,7 +18,7 @@ import type { ActivityOptions } from '@temporalio/workflow';
 import type { PlaybookActivities } from '../../activities/playbooks/index.ts';
 import { NON_RETRYABLE_PLAYBOOK_ERRORS } from '../../domain/cluster.ts';
 import type { PlaybookEnvironment } from '../../domain/cluster.ts';
-import { APPROVABLE_STEPS } from '../../domain/policy.ts';
+import { APPROVABLE_STEPS } from '../../domain/playbook-settings.ts';
 import type { PlaybooksPolicy } from '../../domain/policy.ts';
 import { PLAYBOOK_ESCALATION } from '../../domain/playbook.ts';
 import type {
@@ -40,6 +40,8 @@ import {
 } from '../../contract/playbooks.ts';
 import type { PlaybookStepReport } from '../../contract/playbooks.ts';
 import { decodeArgument, rawSignal } from '../signal-arguments.ts';
+import { canRead, couldNotRun, notReadSummary, readOnlySummary } from '../../domain/investigation-plan.ts';
+import type { Source } from '../../domain/investigation-plan.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -82,9 +84,6 @@ export class PlaybookStop extends Error {
     this.reason = reason;
   }
 }
-
-/** What a step reads from: the cluster, Prometheus, or plain HTTP (always there). */
-type Source = 'cluster' | 'prometheus' | 'http';
 
 /** An action's plan: which object changes how (computed once, before it runs, and recorded). */
 export interface ActionPlan {
@@ -174,16 +173,16 @@ export class PlaybookRun {
   async start(options: { readOnly?: boolean } = {}): Promise<void> {
     this.environment = await this.activities.playbookEnvironment();
     if (!this.environment.cluster) this.dryRun = true;
-    const mode = options.readOnly
-      ? `read-only (${this.environment.describe.join('; ') || 'nothing to read from'})`
-      : this.dryRun
-        ? `dry run (${this.settings.dryRun ? 'playbooks.dryRun is true' : 'no cluster configured: KUBECONFIG unset and not in a cluster'}): changes are planned and recorded, nothing is touched`
-        : 'live';
+    const mode = this.dryRun
+      ? `dry run (${this.settings.dryRun ? 'playbooks.dryRun is true' : 'no cluster configured: KUBECONFIG unset and not in a cluster'}): changes are planned and recorded, nothing is touched`
+      : 'live';
     this.record({
       id: 'start',
       kind: 'decision',
       status: 'done',
-      summary: `${this.input.name} on ${this.target.namespace}/${this.target.deployment}: ${mode}`,
+      summary: options.readOnly
+        ? readOnlySummary(this.input.name, this.input, this.environment)
+        : `${this.input.name} on ${this.target.namespace}/${this.target.deployment}: ${mode}`,
     });
   }
 
@@ -254,12 +253,7 @@ export class PlaybookRun {
     describe: (value: T) => Omit<StepInit, 'id' | 'kind' | 'status'>,
   ): Promise<T | undefined> {
     if (!this.available(source)) {
-      this.record({
-        id,
-        kind: 'read',
-        status: 'planned',
-        summary: `not read: ${source === 'cluster' ? 'no cluster configured (KUBECONFIG)' : 'Prometheus is not configured (PROMETHEUS_URL)'}`,
-      });
+      this.record({ id, kind: 'read', status: 'planned', summary: notReadSummary(source) });
       return undefined;
     }
     const value = await this.attempt(id, 'read', call);
@@ -268,9 +262,7 @@ export class PlaybookRun {
   }
 
   available(source: Source): boolean {
-    if (source === 'cluster') return this.environment.cluster;
-    if (source === 'prometheus') return this.environment.prometheus;
-    return true;
+    return canRead(this.environment, source);
   }
 
   /**
@@ -437,19 +429,11 @@ export class PlaybookRun {
         err instanceof ActivityFailure ? err.cause : err instanceof ApplicationFailure ? err : undefined;
       // A local activity that timed out arrives as a TimeoutFailure; anything else is a bug.
       if (!cause && !(err instanceof TemporalFailure)) throw err;
-      const type = cause instanceof ApplicationFailure ? cause.type : undefined;
+      const type = cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
       const message = cause?.message ?? (err as Error).message;
-      const why =
-        type && (NON_RETRYABLE_PLAYBOOK_ERRORS as readonly string[]).includes(type)
-          ? `${type === 'Forbidden' ? '403 ' : ''}${message}`
-          : `${message} (gave up after ${this.settings.attempts} attempts)`;
-      this.record({
-        id: `${id}_failed`,
-        kind,
-        status: 'failed',
-        summary: `step ${id} could not run: ${why}`,
-      });
-      throw new PlaybookStop('failed', `step ${id} could not run: ${why}`);
+      const summary = couldNotRun(id, type, message, this.settings.attempts);
+      this.record({ id: `${id}_failed`, kind, status: 'failed', summary });
+      throw new PlaybookStop('failed', summary);
     }
   }
 

@@ -1,5 +1,5 @@
 import type { PlaybookInput, PlaybookResult } from '../../domain/playbook.ts';
-import { describeHistory, describeProbe, describeSnapshot } from './describe.ts';
+import { describeHistory, describeProbe, describeSnapshot } from '../../domain/playbook-describe.ts';
 import { PlaybookStop, runPlaybook, seconds } from './runner.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { OPERATION_INPUTS, OPERATION_LIST } from '../../../contract/operations.ts';
+import { OPERATION_LIST, operationInputs } from '../../../contract/operations.ts';
 import { IMPACTS, SEVERITIES } from '../../../domain/severity.ts';
 import { ApiError } from '../errors.ts';
 import { bearerMatches, firstIssue, sendError, toApiError } from '../http.ts';
@@ -84,7 +84,7 @@ export function registerEngineerRoutes(app: FastifyInstance, deps: AppDeps): voi
     ),
   );
   for (const operation of OPERATION_LIST) {
-    const body = operationBody(OPERATION_INPUTS[operation.name]);
+    const body = operationBody(operationInputs()[operation.name]);
     app.route({
       method: operation.http.method,
       url: `/api/incidents/:id/${operation.http.path}`,

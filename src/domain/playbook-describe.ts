@@ -1,5 +1,5 @@
-import type { FiringAlert, PodUsage, ProbeResult, Revision, WorkloadSnapshot } from '../../domain/cluster.ts';
-import type { PlaybookStep } from '../../domain/playbook.ts';
+import type { FiringAlert, PodUsage, ProbeResult, Revision, WorkloadSnapshot } from './cluster.ts';
+import type { PlaybookStep } from './playbook.ts';
 
 /** How the playbooks word what they read, for the steps' one-line summaries and `read` records. */
 type Described = Pick<PlaybookStep, 'summary' | 'read'>;

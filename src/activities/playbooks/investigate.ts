@@ -1,0 +1,82 @@
+import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
+import { NON_RETRYABLE_PLAYBOOK_ERRORS } from '../../domain/cluster.ts';
+import type { InvestigationInput, PlaybookStep } from '../../domain/playbook.ts';
+import {
+  canRead,
+  couldNotRun,
+  investigationReads,
+  notReadSummary,
+  readOnlySummary,
+} from '../../domain/investigation-plan.ts';
+import type { PlaybookActivities } from './index.ts';
+
+/** What the `investigate` activity found: its steps (as a run records them) and the findings to post. */
+export interface Investigation {
+  steps: PlaybookStep[];
+  summary: string;
+}
+
+/** Backoff between attempts of one read, as the playbooks' retry policy has it (1 s, doubling, at most 20 s). */
+const backoff = (attempt: number) => Math.min(1_000 * 2 ** (attempt - 1), 20_000);
+
+/**
+ * The procedures' "Initial Investigation" as one activity of the incident (no child workflow, no signals):
+ * the plan of investigation-plan.ts read straight from the worker's clients. A read without its source is
+ * recorded as not read; a failure retrying cannot fix (403, bad query), or that outlasts
+ * `playbooks.attempts` tries, ends the investigation as incomplete and says which step and why. Read-only,
+ * so a retry after a worker crash simply reads again.
+ */
+export function investigateActivity(activities: PlaybookActivities) {
+  return async function investigate(input: InvestigationInput & { runId: string }): Promise<Investigation> {
+    const steps: PlaybookStep[] = [];
+    const record = (step: Omit<PlaybookStep, 'at'>) => steps.push({ ...step, at: new Date().toISOString() });
+    const environment = await activities.playbookEnvironment();
+    record({
+      id: 'start',
+      kind: 'decision',
+      status: 'done',
+      summary: readOnlySummary('initialInvestigation', input, environment),
+    });
+    const lines: string[] = [];
+    for (const step of investigationReads(input)) {
+      if (!canRead(environment, step.source)) {
+        record({ id: step.id, kind: 'read', status: 'planned', summary: notReadSummary(step.source) });
+        const line = step.line(undefined);
+        if (line !== undefined) lines.push(line);
+        continue;
+      }
+      const read = await attempts(() => step.call(activities), input.settings.attempts);
+      if (!read.ok) {
+        const summary = couldNotRun(step.id, read.type, read.message, input.settings.attempts);
+        record({ id: `${step.id}_failed`, kind: 'read', status: 'failed', summary });
+        lines.push(`investigation incomplete: ${summary}`);
+        break;
+      }
+      record({ id: step.id, kind: 'read', status: 'done', ...step.describe(read.value) });
+      const line = step.line(read.value);
+      if (line !== undefined) lines.push(line);
+    }
+    return { steps, summary: lines.join('\n') };
+  };
+}
+
+type Attempted<T> = { ok: true; value: T } | { ok: false; type: string | undefined; message: string };
+
+/** Calls `call` up to `max` times; a non-retryable failure (playbookFailure) ends at once. */
+async function attempts<T>(call: () => Promise<T>, max: number): Promise<Attempted<T>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { ok: true, value: await call() };
+    } catch (err) {
+      const type = err instanceof ApplicationFailure ? (err.type ?? undefined) : undefined;
+      const message = err instanceof Error ? err.message : String(err);
+      const final =
+        err instanceof ApplicationFailure &&
+        (err.nonRetryable ||
+          (NON_RETRYABLE_PLAYBOOK_ERRORS as readonly (string | undefined)[]).includes(type));
+      if (final || attempt >= max) return { ok: false, type, message };
+      Context.current().heartbeat();
+      await sleep(backoff(attempt));
+    }
+  }
+}

@@ -1,0 +1,128 @@
+import { NON_RETRYABLE_PLAYBOOK_ERRORS } from './cluster.ts';
+import type {
+  FiringAlert,
+  PlaybookEnvironment,
+  ProbeResult,
+  Revision,
+  WorkloadRef,
+  WorkloadSnapshot,
+} from './cluster.ts';
+import type { InvestigationInput, PlaybookStep } from './playbook.ts';
+import { describeAlerts, describeHistory, describeProbe, describeSnapshot } from './playbook-describe.ts';
+
+/**
+ * What the procedures' "Initial Investigation" reads, in order, and how each read is worded: one plan for
+ * both ways it runs. Pure (no workflow or activity API), so the `initialInvestigation` child workflow of older
+ * incidents and the `investigate` activity of newer ones (src/activities/playbooks/investigate.ts) read
+ * the same things and say the same.
+ */
+
+/** The reads the investigation makes: the playbook activities' (src/activities/playbooks) of these names. */
+export interface InvestigationReaders {
+  rolloutHistory(a: { namespace: string; deployment: string }): Promise<Revision[]>;
+  firingAlerts(a: { labels?: Record<string, string> }): Promise<FiringAlert[]>;
+  inspectWorkload(ref: WorkloadRef): Promise<WorkloadSnapshot>;
+  probe(a: { url: string }): Promise<ProbeResult>;
+}
+
+/** What a step reads from: the cluster, Prometheus, or plain HTTP (always there). */
+export type Source = 'cluster' | 'prometheus' | 'http';
+
+type Described = Pick<PlaybookStep, 'summary' | 'read'>;
+
+export interface InvestigationRead<T> {
+  id: string;
+  source: Source;
+  call: (a: InvestigationReaders) => Promise<T>;
+  /** The step's record of the value. */
+  describe: (value: T) => Described;
+  /** The findings' line: from the value, or (undefined value) what was not read; none when undefined. */
+  line: (value: T | undefined) => string | undefined;
+}
+
+/** Keeps each read's value type while the plan is a list. */
+const read = <T>(r: InvestigationRead<T>) => r as unknown as InvestigationRead<unknown>;
+
+export function investigationReads(input: Pick<InvestigationInput, 'target'>): InvestigationRead<unknown>[] {
+  const t = input.target;
+  return [
+    read({
+      id: 'recent_deployments',
+      source: 'cluster',
+      call: (a) => a.rolloutHistory({ namespace: t.namespace, deployment: t.deployment }),
+      describe: (h) => describeHistory(h, Date.now()),
+      line: (h) =>
+        h ? describeHistory(h, Date.now()).summary : 'rollout history: not read (no cluster configured)',
+    }),
+    read({
+      id: 'related_alerts',
+      source: 'prometheus',
+      call: (a) => a.firingAlerts({}),
+      describe: (all) => {
+        const related = all.filter((alert) => isRelated(alert.labels, input));
+        return {
+          summary: `related firing alerts: ${describeAlerts(related)}`,
+          read: { source: 'prometheus', query: '/api/v1/alerts', value: related.length },
+        };
+      },
+      line: (all) =>
+        all
+          ? `related firing alerts: ${describeAlerts(all.filter((alert) => isRelated(alert.labels, input)))}`
+          : 'related alerts: not read (PROMETHEUS_URL not set)',
+    }),
+    read({
+      id: 'pod_health',
+      source: 'cluster',
+      call: (a) => a.inspectWorkload(t),
+      describe: describeSnapshot,
+      line: (s) => (s ? describeSnapshot(s).summary : 'pods: not read (no cluster configured)'),
+    }),
+    ...t.dependencies.map((url, i) =>
+      read({
+        id: `dependency_${i + 1}`,
+        source: 'http',
+        call: (a) => a.probe({ url }),
+        describe: (r) => describeProbe('external dependency', r),
+        line: (r) => (r ? describeProbe('external dependency', r).summary : undefined),
+      }),
+    ),
+  ];
+}
+
+/** Whether the worker can read from `source`. */
+export function canRead(environment: PlaybookEnvironment, source: Source): boolean {
+  if (source === 'cluster') return environment.cluster;
+  if (source === 'prometheus') return environment.prometheus;
+  return true;
+}
+
+/** The summary of a read the worker has no source for. */
+export function notReadSummary(source: Source): string {
+  return `not read: ${source === 'cluster' ? 'no cluster configured (KUBECONFIG)' : 'Prometheus is not configured (PROMETHEUS_URL)'}`;
+}
+
+/** The investigation's opening step: what it can read from. */
+export function readOnlySummary(
+  name: string,
+  input: Pick<InvestigationInput, 'target'>,
+  environment: PlaybookEnvironment,
+) {
+  return `${name} on ${input.target.namespace}/${input.target.deployment}: read-only (${environment.describe.join('; ') || 'nothing to read from'})`;
+}
+
+/** Why step `id` could not run: a failure retrying cannot fix, or one that outlasted `attempts`. */
+export function couldNotRun(id: string, type: string | undefined, message: string, attempts: number): string {
+  const nonRetryable =
+    type !== undefined && (NON_RETRYABLE_PLAYBOOK_ERRORS as readonly string[]).includes(type);
+  const why = nonRetryable
+    ? `${type === 'Forbidden' ? '403 ' : ''}${message}`
+    : `${message} (gave up after ${attempts} attempts)`;
+  return `step ${id} could not run: ${why}`;
+}
+
+/** An alert is related when one of its labels names the service, its job, namespace-and-deployment. */
+function isRelated(labels: Record<string, string>, input: Pick<InvestigationInput, 'target'>): boolean {
+  const t = input.target;
+  const names = new Set([t.serviceId, t.prometheusJob, t.deployment].filter((n) => n !== ''));
+  return Object.values(labels).some((v) => names.has(v));
+}

@@ -1,0 +1,138 @@
+/**
+ * Issue 11's capacity: a new incident's price in tasks, events and visibility writes. On the time-skipping
+ * server: a new run decides its fixes with one patch marker (one `TemporalChangeVersion` upsert instead of
+ * nine), runs the initial investigation as one activity (no child workflow, no signals back), and looks up
+ * the incident before it in the local activity that obtains its policy (no activity of its own). What the
+ * investigation finds and fails to read is recorded exactly as the child run recorded it.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { stateQuery } from '../../src/contract/messages.ts';
+import { investigationRunId } from '../../src/contract/playbooks.ts';
+import type { IncidentState } from '../../src/domain/incident.ts';
+import { eventually } from '../support/eventually.ts';
+import { FakeCluster } from '../support/fake-cluster.ts';
+import { policyWith } from '../support/policy.ts';
+import { createHarness, startAlertIncident, timeSkippingPerTest } from '../support/workflow-env.ts';
+
+const currentEnv = timeSkippingPerTest();
+let env: TestWorkflowEnvironment;
+beforeEach(() => {
+  env = currentEnv();
+});
+
+const policy = policyWith({ service: { healthUrl: 'http://127.0.0.1:9/health' } });
+/** No mapping rule gives it a playbook: the incident investigates. */
+const POD_CRASH = { labels: { alertname: 'PodCrash', severity: 'warning' } };
+
+type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+const events = (history: History) => history.events ?? [];
+
+async function investigated(handle: WorkflowHandle): Promise<IncidentState> {
+  return eventually(
+    'the investigation',
+    async () => {
+      const state = await handle.query(stateQuery);
+      return state.investigation?.status === 'completed' ? state : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 50 },
+  );
+}
+
+describe('a new incident, lean', () => {
+  it('one patch marker and one TemporalChangeVersion upsert; the investigation is an activity, not a child', async () => {
+    const h = await createHarness(env);
+    const cluster = new FakeCluster({ stuckPods: 1, revisionAgesMinutes: [60] });
+    h.recorder.playbooks = cluster.activities();
+    await h.run(async () => {
+      const { handle, incidentId } = await startAlertIncident(env, h, policy, [POD_CRASH]);
+      const state = await investigated(handle);
+      expect(state.investigation?.summary).toContain('rollout history: rev 1');
+      expect(state.investigation?.summary).toContain('not Running');
+      // Its steps, as the child run reported them: the read-only start, then each read.
+      const steps = state.timeline.filter((t) => t.kind === 'playbook_step').map((t) => t.message);
+      expect(steps.some((m) => m.includes('initialInvestigation on') && m.includes('read-only'))).toBe(true);
+      expect(steps.some((m) => m.includes('initial investigation done (4 steps)'))).toBe(true);
+      await eventually('the findings posted', async () =>
+        h.recorder.posts.find((p) => p.text.includes('initial investigation')),
+      );
+
+      const history = await handle.fetchHistory();
+      const markers = events(history).flatMap((e) => e.markerRecordedEventAttributes?.markerName ?? []);
+      expect(markers.filter((m) => m === 'core_patch')).toHaveLength(1);
+      const changeVersionUpserts = events(history).filter((e) =>
+        Object.keys(
+          e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {},
+        ).includes('TemporalChangeVersion'),
+      );
+      expect(changeVersionUpserts).toHaveLength(1);
+      expect(events(history).some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)).toBe(false);
+      const activities = events(history).flatMap(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+      );
+      expect(activities).toContain('investigate');
+      expect(activities).not.toContain('findPreviousIncident');
+      await expect(env.client.workflow.getHandle(investigationRunId(incidentId)).describe()).rejects.toThrow(
+        /not found/i,
+      );
+    });
+  });
+
+  it('a read the cluster refuses (403) ends the investigation incomplete, the failed step recorded', async () => {
+    const h = await createHarness(env);
+    const cluster = new FakeCluster({});
+    cluster.refuse('rolloutHistory');
+    h.recorder.playbooks = cluster.activities();
+    await h.run(async () => {
+      const { handle } = await startAlertIncident(env, h, policy, [POD_CRASH]);
+      const state = await investigated(handle);
+      expect(state.investigation?.summary).toMatch(
+        /^investigation incomplete: step recent_deployments could not run: 403 forbidden: User "playbook" cannot rolloutHistory/,
+      );
+      const failed = state.timeline.find(
+        (t) => t.kind === 'playbook_step' && t.message.includes('could not run'),
+      );
+      expect(failed?.message).toContain('recent_deployments');
+      // Not retried (403), and nothing read after it.
+      expect(cluster.count('rolloutHistory')).toBe(1);
+      expect(cluster.count('inspectWorkload')).toBe(0);
+    });
+  });
+
+  it('a transient failure is retried within the activity, and the investigation completes', async () => {
+    const h = await createHarness(env);
+    const cluster = new FakeCluster({ revisionAgesMinutes: [60] });
+    cluster.failTransiently('rolloutHistory', 1);
+    h.recorder.playbooks = cluster.activities();
+    await h.run(async () => {
+      const { handle } = await startAlertIncident(env, h, policy, [POD_CRASH]);
+      const state = await investigated(handle);
+      expect(cluster.count('rolloutHistory')).toBe(2);
+      expect(state.investigation?.summary).toContain('rollout history: rev 1');
+    });
+  });
+
+  it('the incident before it is looked up with the policy, and linked', async () => {
+    const h = await createHarness(env);
+    h.recorder.previousIncident = 'INC-0000beef';
+    await h.run(async () => {
+      const { handle } = await startAlertIncident(env, h, policyWith({ playbooks: { enabled: false } }), [
+        POD_CRASH,
+      ]);
+      const state = await eventually('the link', async () => {
+        const s = await handle.query(stateQuery);
+        return s.previousIncidentId ? s : undefined;
+      });
+      expect(state.previousIncidentId).toBe('INC-0000beef');
+      expect(state.timeline.some((t) => t.message.includes('previous incident INC-0000beef'))).toBe(true);
+      const history = await handle.fetchHistory();
+      expect(events(history).some((e) => e.activityTaskScheduledEventAttributes)).toBe(true);
+      expect(
+        events(history).some(
+          (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'findPreviousIncident',
+        ),
+      ).toBe(false);
+    });
+  });
+});
