@@ -104,8 +104,13 @@ export function createActivities(deps: ActivityDeps) {
     async incidentPolicy(input: {
       hash: string;
       previousOf?: { workflowId: string; runId: string };
+      environment?: boolean;
     }): Promise<ObtainedPolicy> {
-      const obtained = await deps.policies.obtain(input.hash);
+      const found = await deps.policies.obtain(input.hash);
+      // What the playbooks can read, so that a run whose investigation could read nothing needs no activity.
+      const obtained = input.environment
+        ? { ...found, playbookEnvironment: await playbooks.playbookEnvironment() }
+        : found;
       // The lookup of `findPreviousIncident`, folded into the run's first step (no activity task of its own).
       // Best effort, as that activity's was: an unavailable visibility store means no link, never a stuck run.
       if (input.previousOf) {

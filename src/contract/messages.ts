@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { PlaybookEnvironment } from '../domain/cluster.ts';
 import type { AlertBatch } from '../domain/alert-mapping.ts';
 import type { IncidentState } from '../domain/incident.ts';
 import type { LifecycleInput } from '../domain/lifecycle.ts';
@@ -48,6 +49,8 @@ export interface ObtainedPolicy {
    * run (a group that fires again after its incident was resolved), when there is one.
    */
   previousIncidentId?: string;
+  /** Asked for with `environment`: what the worker's playbooks can read (no cluster, no Prometheus…). */
+  playbookEnvironment?: PlaybookEnvironment;
 }
 
 export const alertsReceivedSignal = defineSignal<[AlertBatch]>('alertsReceived');

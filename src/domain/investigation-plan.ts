@@ -25,6 +25,12 @@ export interface InvestigationReaders {
   probe(a: { url: string }): Promise<ProbeResult>;
 }
 
+/** What an investigation found: its steps (as a run records them) and the findings to post. */
+export interface Investigation {
+  steps: PlaybookStep[];
+  summary: string;
+}
+
 /** What a step reads from: the cluster, Prometheus, or plain HTTP (always there). */
 export type Source = 'cluster' | 'prometheus' | 'http';
 
@@ -87,6 +93,39 @@ export function investigationReads(input: Pick<InvestigationInput, 'target'>): I
       }),
     ),
   ];
+}
+
+/**
+ * The investigation of a worker that can read none of its sources (no cluster, no Prometheus, no
+ * dependencies: `npm start` on a laptop), at `now`: what the `investigate` activity would find, without
+ * running it. Undefined when anything can be read.
+ */
+export function investigationWithoutReads(
+  input: Pick<InvestigationInput, 'target'>,
+  environment: PlaybookEnvironment,
+  now: number,
+): Investigation | undefined {
+  const reads = investigationReads(input);
+  if (reads.some((r) => canRead(environment, r.source))) return undefined;
+  const at = new Date(now).toISOString();
+  const steps: PlaybookStep[] = [
+    {
+      id: 'start',
+      kind: 'decision',
+      status: 'done',
+      summary: readOnlySummary('initialInvestigation', input, environment),
+      at,
+    },
+    ...reads.map((r): PlaybookStep => ({
+      id: r.id,
+      kind: 'read',
+      status: 'planned',
+      summary: notReadSummary(r.source),
+      at,
+    })),
+  ];
+  const lines = reads.flatMap((r) => r.line(undefined) ?? []);
+  return { steps, summary: lines.join('\n') };
 }
 
 /** Whether the worker can read from `source`. */

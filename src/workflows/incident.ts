@@ -55,7 +55,8 @@ import type {
   PlaybookCommand,
   PlaybookResult,
 } from '../domain/playbook.ts';
-import type { Investigation } from '../activities/playbooks/investigate.ts';
+import { investigationWithoutReads } from '../domain/investigation-plan.ts';
+import type { Investigation } from '../domain/investigation-plan.ts';
 import type { AlertBatch } from '../domain/alert-mapping.ts';
 import type { PlaybookStepReport } from '../contract/playbooks.ts';
 import type { RawValue } from '@temporalio/common';
@@ -261,6 +262,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     : await incidentPolicy({
         hash: (input.policyRef as PolicyRef | undefined)?.hash ?? '',
         ...(lean && mayFollowAnother ? { previousOf: { workflowId, runId: firstExecutionRunId } } : {}),
+        ...(lean ? { environment: true } : {}),
       });
   const policy = withoutContacts(obtained?.policy ?? (input.policy as Policy));
   const run = new IncidentLifecycle(input, policy, { workflowId, namespace, behaviour });
@@ -452,6 +454,16 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
    */
   const investigations = new Map<string, CancellationScope>();
   const investigateHere = async (runId: string, input: InvestigationInput): Promise<void> => {
+    const findings = (found: Investigation) => {
+      const at = Date.now();
+      for (const step of found.steps) run.playbookStep({ runId, step }, at);
+      run.investigationFinished({ runId, summary: found.summary, steps: found.steps.length }, at);
+    };
+    // Nothing to read (known from the policy's local activity): the findings at once, no activity, and they go
+    // out with the initial report (the dispatch that runs this command sends both).
+    const environment = obtained?.playbookEnvironment;
+    const unread = environment && investigationWithoutReads(input, environment, Date.now());
+    if (unread) return findings(unread);
     const scope = new CancellationScope();
     investigations.set(runId, scope);
     let found: Investigation;
@@ -463,9 +475,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     } finally {
       investigations.delete(runId);
     }
-    const at = Date.now();
-    for (const step of found.steps) run.playbookStep({ runId, step }, at);
-    run.investigationFinished({ runId, summary: found.summary, steps: found.steps.length }, at);
+    findings(found);
     dispatch();
   };
   /** Every engineer operation: validated, applied, side effects dispatched, state returned. */

@@ -54,7 +54,7 @@ describe('a new incident, lean', () => {
       const steps = state.timeline.filter((t) => t.kind === 'playbook_step').map((t) => t.message);
       expect(steps.some((m) => m.includes('initialInvestigation on') && m.includes('read-only'))).toBe(true);
       expect(steps.some((m) => m.includes('initial investigation done (4 steps)'))).toBe(true);
-      await eventually('the findings posted', async () =>
+      await eventually('the findings posted', () =>
         h.recorder.posts.find((p) => p.text.includes('initial investigation')),
       );
 
@@ -76,6 +76,34 @@ describe('a new incident, lean', () => {
       await expect(env.client.workflow.getHandle(investigationRunId(incidentId)).describe()).rejects.toThrow(
         /not found/i,
       );
+    });
+  });
+
+  it('a worker that can read nothing: the findings at once, posted with the initial report, no activity', async () => {
+    const h = await createHarness(env);
+    // No cluster, no Prometheus (the harness's default), and the policy names no dependencies.
+    await h.run(async () => {
+      const { handle, incidentId } = await startAlertIncident(env, h, policy, [POD_CRASH]);
+      const state = await investigated(handle);
+      expect(state.investigation?.summary).toBe(
+        [
+          'rollout history: not read (no cluster configured)',
+          'related alerts: not read (PROMETHEUS_URL not set)',
+          'pods: not read (no cluster configured)',
+        ].join('\n'),
+      );
+      const steps = state.timeline.filter((t) => t.kind === 'playbook_step').map((t) => t.message);
+      expect(steps.some((m) => m.includes('nothing to read from'))).toBe(true);
+      expect(steps.filter((m) => m.includes('not read: no cluster configured (KUBECONFIG)'))).toHaveLength(2);
+      await eventually('the findings posted', () =>
+        h.recorder.posts.find((p) => p.text.includes('initial investigation') && p.text.includes(incidentId)),
+      );
+      const history = await handle.fetchHistory();
+      const activities = events(history).flatMap(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+      );
+      // One delivery carries the initial report and the findings; nothing else runs as an activity.
+      expect(activities).toEqual(['deliver']);
     });
   });
 

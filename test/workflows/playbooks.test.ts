@@ -496,7 +496,7 @@ describe('investigation and the incident', () => {
       expect(state.investigation?.summary).toContain('PodCrash');
       expect(state.investigation?.summary).toContain('not Running');
       // Posted by a delivery that follows the findings (it may still be on its way).
-      const post = await eventually('the findings posted', async () =>
+      const post = await eventually('the findings posted', () =>
         h.recorder.posts.find((p) => p.text.includes('initial investigation')),
       );
       expect(post.text).toContain(incidentId);

@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
 import { NON_RETRYABLE_PLAYBOOK_ERRORS } from '../../domain/cluster.ts';
 import type { InvestigationInput, PlaybookStep } from '../../domain/playbook.ts';
+import type { Investigation } from '../../domain/investigation-plan.ts';
 import {
   canRead,
   couldNotRun,
@@ -9,12 +10,6 @@ import {
   readOnlySummary,
 } from '../../domain/investigation-plan.ts';
 import type { PlaybookActivities } from './index.ts';
-
-/** What the `investigate` activity found: its steps (as a run records them) and the findings to post. */
-export interface Investigation {
-  steps: PlaybookStep[];
-  summary: string;
-}
 
 /** Backoff between attempts of one read, as the playbooks' retry policy has it (1 s, doubling, at most 20 s). */
 const backoff = (attempt: number) => Math.min(1_000 * 2 ** (attempt - 1), 20_000);
