@@ -22,8 +22,11 @@
  * achieved, p50/p95/p99/max of pages (and floor), failures, p99 ratio, the webhook's own answer time, 503s,
  * and CPU and peak RSS of each process.
  *
- *   npm run bench:capacity [-- --rates 10,20,30,40,50,60 --compare 5,10,20 --seconds 10 --page-timeout 10
- *                           --pause 5 --warmup 10 --all --profile dir]
+ * 3. With `--floor-rates`, the floor alone at those rates: what the platform itself (this dev server on this
+ *    machine, the worker's SDK) sustains with no product in the way, the ceiling of any capacity above.
+ *
+ *   npm run bench:capacity [-- --rates 10,20,30,40,50,60 --compare 5,10,20 --floor-rates 10,20,30,40
+ *                           --seconds 10 --page-timeout 10 --pause 5 --warmup 10 --all --profile dir]
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -35,6 +38,8 @@ const { values } = parseArgs({
     rates: { type: 'string', default: '10,20,30,40,50,60' },
     /** Rates of the interleaved comparison with the floor; default: half the capacity and the rates below it. */
     compare: { type: 'string' },
+    /** Rates of the floor alone (no incidents), for the platform's own capacity; default: not run. */
+    'floor-rates': { type: 'string' },
     seconds: { type: 'string', default: '10' },
     'page-timeout': { type: 'string', default: '10' },
     pause: { type: 'string', default: '5' },
@@ -138,7 +143,10 @@ async function postAlert(
   };
 }
 
-async function runStep(rate: number, seconds: number, withFloor: boolean): Promise<StepResult> {
+/** What a step sends: new incidents, the floor, or both interleaved. */
+type Load = 'incidents' | 'floor' | 'both';
+
+async function runStep(rate: number, seconds: number, load: Load): Promise<StepResult> {
   const run = randomUUID().slice(0, 8);
   const total = Math.round(rate * seconds);
   const alerts: { first: number; id?: string; failure?: string }[] = [];
@@ -202,8 +210,8 @@ async function runStep(rate: number, seconds: number, withFloor: boolean): Promi
   const started = performance.now();
   for (let i = 0; i < total; i++) {
     await sleep(started + (i * 1000) / rate - performance.now());
-    pending.push(sendAlert(i));
-    if (!withFloor) continue;
+    if (load !== 'floor') pending.push(sendAlert(i));
+    if (load === 'incidents') continue;
     await sleep(started + ((i + 0.5) * 1000) / rate - performance.now());
     pending.push(startFloorRun(i));
   }
@@ -243,11 +251,21 @@ async function runStep(rate: number, seconds: number, withFloor: boolean): Promi
       return { ms: Infinity, failure: 'no activity within the bound' };
     return { ms: at - f.started };
   });
-  const pagedTimes = alerts.flatMap((a) => {
-    const at = a.id ? pagedAt.get(a.id) : undefined;
-    return at !== undefined && at - a.first <= PAGE_TIMEOUT_MS ? [at] : [];
-  });
-  const firstSent = Math.min(...alerts.map((a) => a.first));
+  // Achieved: pages (or, floor alone, floor activities) that arrived within the bound, per second.
+  const arrivals =
+    load === 'floor'
+      ? floors.flatMap((f) => {
+          const at = floor.touched.get(f.id);
+          return at !== undefined && at - f.started <= PAGE_TIMEOUT_MS ? [{ sent: f.started, at }] : [];
+        })
+      : alerts.flatMap((a) => {
+          const at = a.id ? pagedAt.get(a.id) : undefined;
+          return at !== undefined && at - a.first <= PAGE_TIMEOUT_MS ? [{ sent: a.first, at }] : [];
+        });
+  const pagedTimes = arrivals.map((a) => a.at);
+  const firstSent = Math.min(
+    ...(load === 'floor' ? floors.map((f) => f.started) : alerts.map((a) => a.first)),
+  );
   const span = Math.max(
     seconds,
     ((pagedTimes.length ? Math.max(...pagedTimes) : firstSent) - firstSent) / 1000,
@@ -278,11 +296,12 @@ const stats = (samples: Sample[]) => {
 };
 
 /** One phase's steps, printed as they finish; stops after a collapse (more than 10 % unpaged) unless --all. */
-async function phase(rates: number[], withFloor: boolean): Promise<StepResult[]> {
+async function phase(rates: number[], load: Load): Promise<StepResult[]> {
+  const withFloor = load !== 'incidents';
   const results: StepResult[] = [];
   for (const rate of rates) {
     await sleep(PAUSE_MS);
-    const result = await runStep(rate, SECONDS, withFloor);
+    const result = await runStep(rate, SECONDS, load);
     results.push(result);
     const p = stats(result.pages);
     const f = stats(result.floor);
@@ -291,8 +310,8 @@ async function phase(rates: number[], withFloor: boolean): Promise<StepResult[]>
       99,
     );
     console.log(
-      `  ${rate}/s: achieved ${result.achieved.toFixed(1)}/s  page p50 ${ms(p.p50)} p99 ${ms(p.p99)} ms, ` +
-        `${p.failures} failed` +
+      `  ${rate}/s: achieved ${result.achieved.toFixed(1)}/s  ` +
+        (load === 'floor' ? '' : `page p50 ${ms(p.p50)} p99 ${ms(p.p99)} ms, ${p.failures} failed`) +
         (withFloor ? `; floor p50 ${ms(f.p50)} p99 ${ms(f.p99)} ms, ${f.failures} failed` : '') +
         `; webhook p99 ${ms(w)} ms, 503s ${result.retried503}`,
     );
@@ -300,7 +319,9 @@ async function phase(rates: number[], withFloor: boolean): Promise<StepResult[]>
       ...new Set([...result.pages, ...result.floor].flatMap((s) => (s.failure ? [s.failure] : []))),
     ];
     if (reasons.length) console.log(`    failures: ${reasons.slice(0, 3).join('; ')}`);
-    if (!values.all && p.failures > result.pages.length / 10) {
+    const collapsed =
+      load === 'floor' ? f.failures > result.floor.length / 10 : p.failures > result.pages.length / 10;
+    if (!values.all && collapsed) {
       console.log(
         `  more than 10 % of the pages failed at ${rate}/s: collapse; the higher rates are not run`,
       );
@@ -360,12 +381,12 @@ try {
   );
   const warmup = Number(values.warmup);
   if (warmup > 0) {
-    const w = await runStep(2, warmup, true);
+    const w = await runStep(2, warmup, 'both');
     const unpaged = w.pages.filter((p) => p.failure).length;
     console.log(`  warm-up: ${w.pages.length} incidents at 2/s, ${unpaged} not paged in time (not reported)`);
   }
   console.log('phase 1, capacity: new incidents alone');
-  const alone = await phase(RATES, false);
+  const alone = await phase(RATES, 'incidents');
   const capacity = alone
     .filter(withinCapacity)
     .reduce<number | undefined>((c, r) => Math.max(c ?? 0, r.rate), undefined);
@@ -380,7 +401,10 @@ try {
   console.log(
     `phase 2, against the floor: new incidents and floor workflows interleaved, each at ${compareRates.join(', ')}/s`,
   );
-  const compared = await phase(compareRates, true);
+  const compared = await phase(compareRates, 'both');
+  const floorRates = values['floor-rates'] ? values['floor-rates'].split(',').map(Number) : [];
+  if (floorRates.length > 0) console.log(`phase 3, the floor alone: ${floorRates.join(', ')}/s`);
+  const floorAlone = await phase(floorRates, 'floor');
 
   table(alone, false, withinCapacity);
   console.log('');
@@ -395,6 +419,28 @@ try {
     const ratio = stats(r.pages).p99 / stats(r.floor).p99;
     console.log(
       `against the floor at ${r.rate}/s each: page p99 ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : 'not finite:'} the floor's (aim ≤ ${FLOOR_RATIO_LIMIT}×)${withinFloor(r) ? '' : ' ✗'}`,
+    );
+  }
+  if (floorAlone.length > 0) {
+    const names = Object.keys(watched);
+    console.log('');
+    console.log(
+      `| floor alone/s | achieved/s | floor p50 | p95 | p99 | max | failed | ${names.map((n) => `CPU % ${n}`).join(' | ')} |`,
+    );
+    console.log(`|${' --- |'.repeat(7 + names.length)}`);
+    for (const r of floorAlone) {
+      const f = stats(r.floor);
+      console.log(
+        `| ${r.rate} | ${r.achieved.toFixed(1)} | ${ms(f.p50)} | ${ms(f.p95)} | ${ms(f.p99)} | ${ms(f.max)} | ${f.failures}/${r.floor.length} ` +
+          `| ${names.map((n) => (r.cpu[n] ?? Number.NaN).toFixed(0)).join(' | ')} |`,
+      );
+    }
+    const floorCapacity = floorAlone
+      .filter((r) => stats(r.floor).failures === 0 && stats(r.floor).p99 < P99_LIMIT_MS)
+      .reduce<number | undefined>((c, r) => Math.max(c ?? 0, r.rate), undefined);
+    console.log('');
+    console.log(
+      `the floor alone (the platform: one no-op workflow and activity per start, no product): ${floorCapacity === undefined ? `below ${floorRates[0]}` : floorCapacity}/s with every activity run and p99 < ${P99_LIMIT_MS} ms`,
     );
   }
 } catch (err) {

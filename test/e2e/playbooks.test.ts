@@ -322,7 +322,7 @@ describe('high error rate playbook, from HighErrorRate', () => {
       world.exporter.setRates(NO_ERRORS);
       const state = await incidentWhen(world, workflowId, 'the playbook done', playbookDone, 90_000);
       expect(state.playbook).toMatchObject({ status: 'completed', outcome: 'recovered', dryRun: false });
-      expect(state.playbook?.reason).toMatch(/^System recovered - error rate 0\.0\d% back below 0\.10%$/);
+      expect(state.playbook?.reason).toMatch(/^System recovered - error rate 0\.0\d+% back below 0\.10%$/);
       const steps = stepIds(state);
       expect(steps.slice(0, 12)).toEqual([
         ...ERROR_RATE_READS,

@@ -1,5 +1,5 @@
 import type { Revision, WorkloadSnapshot } from '../../domain/cluster.ts';
-import { errorRateVerdict, percent, rollbackWorthy } from '../../domain/playbook.ts';
+import { errorRateVerdict, percent, percentBeside, rollbackWorthy } from '../../domain/playbook.ts';
 import type { PlaybookInput, PlaybookResult } from '../../domain/playbook.ts';
 import {
   describeHistory,
@@ -99,7 +99,7 @@ export async function highErrorRatePlaybook(input: PlaybookInput): Promise<Playb
       if (current < p.recoveredBelow) {
         return {
           outcome: 'recovered',
-          reason: `System recovered - error rate ${percent(current)} back below ${percent(p.recoveredBelow)}`,
+          reason: `System recovered - error rate ${percentBeside(current, p.recoveredBelow)} back below ${percent(p.recoveredBelow)}`,
         };
       }
       if (Date.now() + p.monitorEvery > until) break;
