@@ -31,7 +31,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { alertmanagerPayload } from '../test/support/alerts.ts';
-import { percentile, processUsage, startBenchStack, startFloor } from './support.ts';
+import { percentile, processUsage, startBenchStack, startFloor, giveUpAfter } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -64,15 +64,7 @@ if (![...RATES, SECONDS, PAGE_TIMEOUT_MS].every((n) => Number.isFinite(n) && n >
   process.exit(2);
 }
 
-// Bounded: a run that takes longer than this gives up (the dev server's exit hook stops it).
-const watchdog = setTimeout(
-  () => {
-    console.error(`bench:capacity did not finish within ${values['timeout-seconds']} s; giving up`);
-    process.exit(1);
-  },
-  Number(values['timeout-seconds']) * 1000,
-);
-watchdog.unref();
+giveUpAfter('bench:capacity', values['timeout-seconds']);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 

@@ -29,7 +29,7 @@ import { startDevServer } from '../scripts/lib/dev-server.ts';
 import { freePort } from '../scripts/lib/ports.ts';
 import { alertmanagerPayload } from '../test/support/alerts.ts';
 import { startStack } from '../test/support/stack.ts';
-import { concurrent, fmt, summarize } from './support.ts';
+import { concurrent, fmt, summarize, giveUpAfter } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -56,15 +56,7 @@ if (
   process.exit(2);
 }
 
-// Everything is bounded: if the whole run takes longer than this, give up (the dev server's exit hook kills it).
-const watchdog = setTimeout(
-  () => {
-    console.error(`bench:ingest did not finish within ${values['timeout-seconds']} s; giving up`);
-    process.exit(1);
-  },
-  Number(values['timeout-seconds']) * 1000,
-);
-watchdog.unref();
+giveUpAfter('bench:ingest', values['timeout-seconds']);
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 

@@ -74,7 +74,7 @@ import {
 import { loadDefaultDocument } from '../test/support/policy.ts';
 import { startServiceStandIn } from '../test/support/service-stand-in.ts';
 import { SlackStandIn } from '../test/support/slack-server.ts';
-import { percentile, startChild, stopChild, waitUntil } from './support.ts';
+import { percentile, startChild, stopChild, waitUntil, giveUpAfter } from './support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -117,15 +117,7 @@ if (
   process.exit(2);
 }
 
-// Everything is bounded: if the whole run takes longer than this, give up (child processes die with us).
-const watchdog = setTimeout(
-  () => {
-    console.error(`bench:playbook did not finish within ${values['timeout-seconds']} s; giving up`);
-    process.exit(1);
-  },
-  Number(values['timeout-seconds']) * 1000,
-);
-watchdog.unref();
+giveUpAfter('bench:playbook', values['timeout-seconds']);
 
 // ---------------------------------------------------------------------------------------------------------
 // The policy: the real one, waits zeroed (validated here, so a duration the schema refuses says so now).

@@ -56,6 +56,21 @@ export async function paced(
   await Promise.all(pending);
 }
 
+/**
+ * Bounds a whole bench run: past `seconds` it says so and exits 1 (its child processes and the dev server's exit
+ * hook go with it). Not holding the process open.
+ */
+export function giveUpAfter(bench: string, seconds: string | number): void {
+  const timer = setTimeout(
+    () => {
+      console.error(`${bench} did not finish within ${seconds} s; giving up`);
+      process.exit(1);
+    },
+    Number(seconds) * 1000,
+  );
+  timer.unref();
+}
+
 export const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

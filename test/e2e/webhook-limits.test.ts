@@ -12,7 +12,7 @@ import { IncidentServiceAttribute, IncidentSeverityAttribute } from '../../src/c
 import type { AlertBatch } from '../../src/domain/alert-mapping.ts';
 import { buildApp } from '../../src/starter/api/app.ts';
 import { TemporalIncidents } from '../../src/starter/client/incidents.ts';
-import { alertmanagerPayload } from '../support/alerts.ts';
+import { alertmanagerPayload, postToAlertmanagerWebhook } from '../support/alerts.ts';
 import { loadDefaultPolicy } from '../support/policy.ts';
 import { startTestDevServer } from '../support/temporal.ts';
 
@@ -44,13 +44,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const post = (payload: unknown) =>
-  app.inject({
-    method: 'POST',
-    url: '/webhooks/alertmanager',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-    payload: JSON.stringify(payload),
-  });
+const post = (payload: unknown) => postToAlertmanagerWebhook(app, TOKEN, payload);
 
 /** The alert batches the workflow was signalled, in order. */
 async function signalledBatches(workflowId: string): Promise<AlertBatch[]> {

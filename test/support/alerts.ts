@@ -1,3 +1,5 @@
+import type { FastifyInstance } from 'fastify';
+
 /** Alertmanager webhook v4 payloads as Alertmanager 0.25 sends them. */
 export interface TestAlert {
   status?: 'firing' | 'resolved';
@@ -60,4 +62,14 @@ export function podAlert(i: number, status: 'firing' | 'resolved' = 'firing'): T
       runbook_url: 'https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping',
     },
   };
+}
+
+/** POSTs `payload` (JSON, or a string as is) to the API's Alertmanager webhook with `token`, in process. */
+export function postToAlertmanagerWebhook(app: FastifyInstance, token: string, payload: unknown) {
+  return app.inject({
+    method: 'POST',
+    url: '/webhooks/alertmanager',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+  });
 }

@@ -4,7 +4,7 @@ import { parsePolicy } from '../../src/domain/policy.ts';
 import { buildApp } from '../../src/starter/api/app.ts';
 import { WebhookBackpressure } from '../../src/starter/api/backpressure.ts';
 import type { IngestResult, TaskQueueBacklog } from '../../src/starter/client/incidents.ts';
-import { alertmanagerPayload } from '../support/alerts.ts';
+import { alertmanagerPayload, postToAlertmanagerWebhook } from '../support/alerts.ts';
 import { FakeGateway } from '../support/fake-gateway.ts';
 import { loadDefaultDocument, policyWith } from '../support/policy.ts';
 
@@ -43,14 +43,11 @@ function setup(backpressure: Record<string, number>) {
     engineerTokens: new Map(),
   });
   const post = (group: number) =>
-    app.inject({
-      method: 'POST',
-      url: '/webhooks/alertmanager',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-      payload: JSON.stringify(
-        alertmanagerPayload({ groupKey: `{}:{alertname="HighErrorRate",n="${group}"}` }),
-      ),
-    });
+    postToAlertmanagerWebhook(
+      app,
+      TOKEN,
+      alertmanagerPayload({ groupKey: `{}:{alertname="HighErrorRate",n="${group}"}` }),
+    );
   const metric = async (line: string) => {
     const text = (await app.inject({ url: '/metrics' })).body;
     const found = text.split('\n').find((l) => l.startsWith(`${line} `));

@@ -9,7 +9,7 @@ import { buildApp } from '../../src/starter/api/app.ts';
 import { createMetrics } from '../../src/starter/api/metrics.ts';
 import type { WatchdogBeat, WatchdogBeatResult, WatchdogGateway } from '../../src/starter/client/watchdog.ts';
 import { watchdogWorkflowId } from '../../src/contract/workflow-ids.ts';
-import { alertmanagerPayload } from '../support/alerts.ts';
+import { alertmanagerPayload, postToAlertmanagerWebhook } from '../support/alerts.ts';
 import { FakeGateway } from '../support/fake-gateway.ts';
 import { loadDefaultPolicy, policyWith } from '../support/policy.ts';
 
@@ -43,13 +43,7 @@ function setup(options: { policy?: Policy; watchdog?: FakeWatchdog | null } = {}
     engineerTokens: new Map(),
     metrics,
   });
-  const post = (payload: unknown) =>
-    app.inject({
-      method: 'POST',
-      url: '/webhooks/alertmanager',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-      payload: JSON.stringify(payload),
-    });
+  const post = (payload: unknown) => postToAlertmanagerWebhook(app, TOKEN, payload);
   return { app, gateway, watchdog, post, metrics: async () => metrics.registry.metrics() };
 }
 
