@@ -154,6 +154,43 @@ describe('incident deadletter', () => {
     expect(none).toMatchObject({ code: EXIT.ok, out: 'no pending dead letters' });
   });
 
+  it('replay never opens an incident for a Watchdog alert (the webhook’s rule)', async () => {
+    const WATCHDOG = { labels: { alertname: 'Watchdog', severity: 'none' } };
+    const mixed = await deadLetterThroughApi(
+      file,
+      alertmanagerPayload({
+        groupKey: 'mixed',
+        alerts: [WATCHDOG, { labels: { alertname: 'ServiceDown', severity: 'page' } }],
+      }),
+    );
+    await appendDeadLetter(file, {
+      id: 'dl-wd-00000000',
+      at: '2026-11-26T10:00:00.000Z',
+      source: 'alertmanager',
+      stage: 'ingest',
+      error: 'x',
+      body: alertmanagerPayload({ groupKey: 'watchdog', alerts: [WATCHDOG] }),
+    });
+    const gateway = new FakeGateway();
+    const res = await cli(['deadletter', 'replay', '--all', '--json'], env, { gateway: () => gateway });
+    expect(res.code).toBe(EXIT.ok);
+    expect(gateway.batches.map((b) => b.alerts.map((a) => a.labels['alertname']))).toEqual([['ServiceDown']]);
+    expect(JSON.parse(res.out)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          id: mixed,
+          status: 'replayed',
+          result: expect.objectContaining({ action: 'started' }),
+        }),
+        expect.objectContaining({
+          id: 'dl-wd-00000000',
+          status: 'replayed',
+          result: expect.objectContaining({ action: 'ignored', id: null }),
+        }),
+      ]),
+    );
+  });
+
   it('a replay that fails again is recorded, leaves the letter pending and exits 1', async () => {
     const id = await deadLetterThroughApi(file, alertmanagerPayload());
     const gateway = new FakeGateway();

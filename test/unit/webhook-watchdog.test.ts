@@ -137,6 +137,51 @@ describe('the webhook and the Watchdog alert', () => {
     expect(refused.json()).toMatchObject({ error: { code: 'INTERNAL', message: 'watchdog not configured' } });
     for (const s of [down, broken, unwired]) expect(s.gateway.batches).toEqual([]);
   });
+
+  it('a heartbeat that cannot be recorded never costs the other alerts of its delivery', async () => {
+    const mixed = alertmanagerPayload({
+      groupKey: '{}:{alertname=~".+"}',
+      alerts: [WATCHDOG, { labels: { alertname: 'ServiceDown', severity: 'page' } }],
+    });
+    for (const failure of [Object.assign(new Error('14 UNAVAILABLE'), { code: 14 }), new Error('broken')]) {
+      const s = setup();
+      if (s.watchdog) s.watchdog.failWith = failure;
+      const res = await s.post(mixed);
+      expect(res.statusCode).toBe(202);
+      expect(s.gateway.batches.map((b) => b.alerts.map((a) => a.labels['alertname']))).toEqual([
+        ['ServiceDown'],
+      ]);
+    }
+    const unwired = setup({ watchdog: null });
+    expect((await unwired.post(mixed)).statusCode).toBe(202);
+    expect(unwired.gateway.batches).toHaveLength(1);
+  });
+
+  it('heartbeats are never refused by backpressure', async () => {
+    const s = setup();
+    const busy = buildApp({
+      policy: policyWith({ webhook: { backpressure: { maxInFlight: 1 } } }),
+      incidents: s.gateway,
+      ...(s.watchdog ? { watchdog: s.watchdog } : {}),
+      webhookToken: TOKEN,
+      engineerTokens: new Map(),
+    });
+    // One delivery held in flight by a gateway that does not answer yet: the bound is reached.
+    let release: () => void = () => undefined;
+    s.gateway.ingestAlerts = (batch) =>
+      new Promise((resolve) => {
+        release = () => resolve({ id: 'INC-00000001', workflowId: batch.groupKey, action: 'started' });
+      });
+    const held = postToAlertmanagerWebhook(busy, TOKEN, alertmanagerPayload({ groupKey: 'held' }));
+    await new Promise((r) => setTimeout(r, 20));
+    const refused = await postToAlertmanagerWebhook(busy, TOKEN, alertmanagerPayload({ groupKey: 'other' }));
+    expect(refused.statusCode).toBe(503);
+    const beat = await postToAlertmanagerWebhook(busy, TOKEN, watchdogPayload());
+    expect(beat.statusCode).toBe(202);
+    expect(s.watchdog?.beats).toHaveLength(1);
+    release();
+    expect((await held).statusCode).toBe(202);
+  });
 });
 
 describe('the policy’s watchdog section', () => {

@@ -11,7 +11,9 @@ import { appendDeadLetterEvent, deadLetterPath, readDeadLetters } from '../../de
 import { policySnapshotDir } from '../../policy-snapshots.ts';
 import { alertSources } from '../api/routes/alert-ingest.ts';
 import { isTemporalUnavailable } from '../client/errors.ts';
-import type { IncidentGateway } from '../client/incidents.ts';
+import type { IncidentGateway, IngestResult } from '../client/incidents.ts';
+import { splitWatchdogAlerts } from '../../domain/watchdog.ts';
+import { watchdogWorkflowId } from '../../contract/workflow-ids.ts';
 import type { MaintenanceStore } from '../client/maintenance.ts';
 import { ApiIncidents, apiModeSettings } from './api-gateway.ts';
 import type { ApiModeSettings, CliIncidents } from './api-gateway.ts';
@@ -270,9 +272,14 @@ async function replayDeadLetters(
   const outcomes: ReplayOutcome[] = [];
   for (const letter of chosen) {
     try {
-      const batch = sources[letter.source](letter.body, letter.at);
-      if (!('alerts' in batch)) throw new Error(`not a valid payload: ${batch.message}`);
-      const result = await incidents.ingestAlerts(batch);
+      const mapped = sources[letter.source](letter.body, letter.at);
+      if (!('alerts' in mapped)) throw new Error(`not a valid payload: ${mapped.message}`);
+      // As the webhook: Watchdog alerts never open an incident (and a replayed heartbeat is long stale).
+      const split = splitWatchdogAlerts(settings.policy, mapped);
+      const batch = split ? split.rest : mapped;
+      const result: IngestResult = batch
+        ? await incidents.ingestAlerts(batch)
+        : { id: null, workflowId: watchdogWorkflowId(mapped.receiver), action: 'ignored' };
       await appendDeadLetterEvent(file, {
         event: 'replayed',
         id: letter.id,

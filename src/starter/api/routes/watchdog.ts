@@ -3,13 +3,13 @@ import type { AlertBatch } from '../../../domain/alert-mapping.ts';
 import { splitWatchdogAlerts } from '../../../domain/watchdog.ts';
 import { isTemporalUnavailable } from '../../client/errors.ts';
 import { ApiError } from '../errors.ts';
-import { sendError } from '../http.ts';
+import { sendError, toApiError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
 import type { ApiMetrics } from '../metrics.ts';
 
 /** What the webhook does next with a delivery after {@link WatchdogIntake.take}. */
 export type WatchdogTaken =
-  /** Answered here (only Watchdog alerts, or the heartbeat failed). */
+  /** Answered here: the delivery had only Watchdog alerts. */
   | { answered: FastifyReply; status: number }
   /** Ingest these alerts as usual (the delivery had no Watchdog alert, or others beside it). */
   | { rest: AlertBatch };
@@ -20,7 +20,7 @@ export type WatchdogTaken =
  * receiver's watchdog (`deps.watchdog`). A delivery of only Watchdog alerts is answered 202
  * `{incidents: [], watchdog: {workflowId, action: "heartbeat"}}` (`"ignored"` when none fires); when the
  * heartbeat cannot be recorded, a 503 (Temporal unreachable) or 500 that Alertmanager retries — the watchdog
- * must not miss it. Heartbeats count in `incident_webhook_groups_total{action="heartbeat"}`.
+ * must not miss it. A delivery with other alerts beside has those ingested whatever became of the heartbeat. Heartbeats count in `incident_webhook_groups_total{action="heartbeat"}`.
  */
 export class WatchdogIntake {
   private readonly deps: AppDeps;
@@ -34,46 +34,52 @@ export class WatchdogIntake {
   async take(batch: AlertBatch, request: FastifyRequest, reply: FastifyReply): Promise<WatchdogTaken> {
     const split = splitWatchdogAlerts(this.deps.policy, batch);
     if (!split) return { rest: batch };
-    const { metrics } = this;
-    const fail = (status: number, reason: string, err: ApiError) => {
-      metrics.rejected.inc({ reason });
-      return { answered: sendError(reply, err), status };
-    };
-    let workflowId: string | null = null;
-    if (split.firing > 0) {
-      if (!this.deps.watchdog) {
-        request.log.error('a Watchdog alert arrived but this API has no watchdog gateway (AppDeps.watchdog)');
-        return fail(
-          500,
-          'internal',
-          new ApiError('INTERNAL', 'watchdog not configured', { retryAfterSeconds: 5 }),
-        );
-      }
-      try {
-        ({ workflowId } = await this.deps.watchdog.heartbeat({
-          receiver: batch.receiver,
-          alerts: split.firing,
-          receivedAt: new Date().toISOString(),
-        }));
-      } catch (err) {
-        if (isTemporalUnavailable(err))
-          return fail(
-            503,
-            'temporal_unavailable',
-            new ApiError('TEMPORAL_UNAVAILABLE', 'Temporal is unreachable; try again', {
-              retryAfterSeconds: 5,
-            }),
-          );
-        request.log.error({ err }, 'the watchdog heartbeat failed');
-        return fail(500, 'internal', new ApiError('INTERNAL', 'internal error', { retryAfterSeconds: 5 }));
-      }
-      metrics.incidents.inc({ action: 'heartbeat' });
+    const beat = split.firing > 0 ? await this.heartbeat(batch, split.firing, request) : undefined;
+    this.metrics.alertsReceived.inc(split.watchdogAlerts);
+    if (split.rest) {
+      // The other alerts are ingested whatever became of the heartbeat: a page matters more than a beat, and
+      // the Watchdog fires again at its next repeat (the watchdog's timeout spans several).
+      if (beat instanceof ApiError)
+        request.log.warn('the Watchdog heartbeat was not recorded; the delivery’s other alerts are ingested');
+      return { rest: split.rest };
     }
-    metrics.alertsReceived.inc(split.watchdogAlerts);
-    if (split.rest) return { rest: split.rest };
-    const watchdog = workflowId
-      ? { workflowId, action: 'heartbeat' }
+    if (beat instanceof ApiError) {
+      this.metrics.rejected.inc({
+        reason: beat.code === 'TEMPORAL_UNAVAILABLE' ? 'temporal_unavailable' : 'internal',
+      });
+      return { answered: sendError(reply, beat), status: beat.status };
+    }
+    const watchdog = beat
+      ? { workflowId: beat, action: 'heartbeat' }
       : { workflowId: null, action: 'ignored' };
     return { answered: await reply.code(202).send({ incidents: [], watchdog }), status: 202 };
+  }
+
+  /** Records a heartbeat of the receiver's watchdog: its workflow id, or the error to answer (retryable). */
+  private async heartbeat(
+    batch: AlertBatch,
+    firing: number,
+    request: FastifyRequest,
+  ): Promise<string | ApiError> {
+    if (!this.deps.watchdog) {
+      request.log.error('a Watchdog alert arrived but this API has no watchdog gateway (AppDeps.watchdog)');
+      return new ApiError('INTERNAL', 'watchdog not configured', { retryAfterSeconds: 5 });
+    }
+    try {
+      const { workflowId } = await this.deps.watchdog.heartbeat({
+        receiver: batch.receiver,
+        alerts: firing,
+        receivedAt: new Date().toISOString(),
+      });
+      this.metrics.incidents.inc({ action: 'heartbeat' });
+      return workflowId;
+    } catch (err) {
+      if (!isTemporalUnavailable(err)) request.log.error({ err }, 'the watchdog heartbeat failed');
+      const answer = toApiError(err);
+      // Retried by Alertmanager: the watchdog must not miss it.
+      return answer.retryAfterSeconds === undefined
+        ? new ApiError(answer.code, answer.message, { retryAfterSeconds: 5 })
+        : answer;
+    }
   }
 }
