@@ -51,7 +51,37 @@ function resumeFrom(details: unknown): DeliveryProgress | undefined {
   return { done: details as Record<number, DeliveryResult>, partial: {}, rooms: {} };
 }
 
+/**
+ * How long the previous-incident lookup may hold a new incident's first step (its page waits for it): past
+ * this, no link (a slow visibility store must never delay paging).
+ */
+const PREVIOUS_LOOKUP_MS = 2_000;
+
 export function createActivities(deps: ActivityDeps) {
+  /**
+   * The lookup of `findPreviousIncident`, folded into the run's first step (no activity task of its own). Best
+   * effort, as that activity's was: a visibility store that fails or is slower than PREVIOUS_LOOKUP_MS means
+   * no link, never a stuck or late page.
+   */
+  const previousIncident = async (of: { workflowId: string; runId: string }): Promise<string | undefined> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), PREVIOUS_LOOKUP_MS);
+    });
+    try {
+      const found = await Promise.race([deps.history.previousIncidentId(of.workflowId, of.runId), late]);
+      if (found !== 'late') return found;
+      log.warn('previous incident not looked up: visibility answered too slowly', {
+        workflowId: of.workflowId,
+        waitedMs: PREVIOUS_LOOKUP_MS,
+      });
+    } catch (err) {
+      log.warn('previous incident not looked up', { workflowId: of.workflowId, error: String(err) });
+    } finally {
+      clearTimeout(timer);
+    }
+    return undefined;
+  };
   const playbooks = deps.playbooks ?? playbookActivities({ prometheus: false, describe: [] });
   return {
     ...playbooks,
@@ -111,16 +141,6 @@ export function createActivities(deps: ActivityDeps) {
       const obtained = input.environment
         ? { ...found, playbookEnvironment: await playbooks.playbookEnvironment() }
         : found;
-      // The lookup of `findPreviousIncident`, folded into the run's first step (no activity task of its own).
-      // Best effort, as that activity's was: an unavailable visibility store means no link, never a stuck run.
-      if (input.previousOf) {
-        const { workflowId, runId } = input.previousOf;
-        const previous = await deps.history.previousIncidentId(workflowId, runId).catch((err: unknown) => {
-          log.warn('previous incident not looked up', { workflowId, error: String(err) });
-          return undefined;
-        });
-        if (previous) return { ...obtained, previousIncidentId: previous };
-      }
       if (obtained.missing) {
         log.warn('incident policy not found: the incident runs on the worker’s current policy', {
           requested: obtained.missing.requested,
@@ -128,7 +148,8 @@ export function createActivities(deps: ActivityDeps) {
           used: obtained.hash,
         });
       }
-      return obtained;
+      const previousIncidentId = input.previousOf && (await previousIncident(input.previousOf));
+      return previousIncidentId ? { ...obtained, previousIncidentId } : obtained;
     },
 
     /** The incident this alert group had before (a group that fires again after its incident was resolved). */

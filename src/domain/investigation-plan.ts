@@ -29,6 +29,8 @@ export interface InvestigationReaders {
 export interface Investigation {
   steps: PlaybookStep[];
   summary: string;
+  /** A read failed: what was found is partial. */
+  incomplete?: boolean;
 }
 
 /** What a step reads from: the cluster, Prometheus, or plain HTTP (always there). */

@@ -643,7 +643,13 @@ export class IncidentLifecycle {
     if (!investigation || investigation.runId !== result.runId) return;
     investigation.status = 'completed';
     investigation.summary = result.summary;
-    this.record(now, 'playbook_step', 'investigation', `initial investigation done (${result.steps} steps)`);
+    const ended = result.incomplete ? 'incomplete' : 'done';
+    this.record(
+      now,
+      'playbook_step',
+      'investigation',
+      `initial investigation ${ended} (${result.steps} steps)`,
+    );
     if (state.status !== 'resolved') {
       this.post(
         this.policy.severities[state.severity].posts.slice(0, 1),

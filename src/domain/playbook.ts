@@ -110,6 +110,8 @@ export interface InvestigationResult {
   runId: string;
   summary: string;
   steps: number;
+  /** A read failed (or the investigation itself did): what it found is partial. */
+  incomplete?: boolean;
 }
 
 export interface InvestigationInput {

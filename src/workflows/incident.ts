@@ -94,6 +94,8 @@ const ARCHIVE_CHUNK_BYTES = 512 * 1024;
  */
 const { investigate } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '5 minutes',
+  // It heartbeats after each read: a dead worker is noticed in 30 s, and a resolution's cancel reaches it.
+  heartbeatTimeout: '30 seconds',
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,
@@ -163,23 +165,40 @@ const PATCHES = {
 } as const;
 
 /**
+ * The fixes `leanStart` decides at once, as they were when it was recorded: closed, never added to (a fix after
+ * it calls `patched()` itself, see {@link incidentWorkflow}'s `decide`).
+ */
+type FoldedPatch =
+  | 'quietAfterMitigation'
+  | 'postsOnSeverityRaise'
+  | 'tickWhileDraining'
+  | 'channelEvents'
+  | 'playbooks'
+  | 'signalPermissions'
+  | 'listingMemo'
+  | 'boundedState'
+  | 'alertsInBatches';
+
+/**
  * The lifecycle of one incident: opened by an alert group or a declaration,
  * escalated on durable timers, acted on by engineers, closed when resolved.
  */
 export async function incidentWorkflow(input: IncidentInput): Promise<IncidentState> {
   const lean = patched(PATCHES.leanStart);
-  const decide = (id: string) => lean || patched(id);
+  // Only the nine fixes folded into `leanStart` when it was recorded: a later fix calls `patched()` itself, even
+  // in lean runs (a lean history recorded before it must replay without it).
+  const decide = (id: FoldedPatch) => lean || patched(PATCHES[id]);
   const behaviour = {
-    quietAfterMitigation: decide(PATCHES.quietAfterMitigation),
-    postsOnSeverityRaise: decide(PATCHES.postsOnSeverityRaise),
-    channelEvents: decide(PATCHES.channelEvents),
-    playbooks: decide(PATCHES.playbooks),
-    signalPermissions: decide(PATCHES.signalPermissions),
-    boundedState: decide(PATCHES.boundedState),
-    alertsInBatches: decide(PATCHES.alertsInBatches),
+    quietAfterMitigation: decide('quietAfterMitigation'),
+    postsOnSeverityRaise: decide('postsOnSeverityRaise'),
+    channelEvents: decide('channelEvents'),
+    playbooks: decide('playbooks'),
+    signalPermissions: decide('signalPermissions'),
+    boundedState: decide('boundedState'),
+    alertsInBatches: decide('alertsInBatches'),
   };
-  const tickWhileDraining = decide(PATCHES.tickWhileDraining);
-  const keepsListing = decide(PATCHES.listingMemo);
+  const tickWhileDraining = decide('tickWhileDraining');
+  const keepsListing = decide('listingMemo');
   // The policy: in the input when the run continued as new (or started before policy references: their
   // histories never take the activity's path), else obtained once by the hash the start named. Without
   // people's contacts, whichever it is (an old input has them; nothing in a run reads them), so that no
@@ -261,7 +280,9 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     ? undefined
     : await incidentPolicy({
         hash: (input.policyRef as PolicyRef | undefined)?.hash ?? '',
-        ...(lean && mayFollowAnother ? { previousOf: { workflowId, runId: firstExecutionRunId } } : {}),
+        ...(lean && mayFollowAnother && !input.declared
+          ? { previousOf: { workflowId, runId: firstExecutionRunId } }
+          : {}),
         ...(lean ? { environment: true } : {}),
       });
   const policy = withoutContacts(obtained?.policy ?? (input.policy as Policy));
@@ -457,7 +478,15 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     const findings = (found: Investigation) => {
       const at = Date.now();
       for (const step of found.steps) run.playbookStep({ runId, step }, at);
-      run.investigationFinished({ runId, summary: found.summary, steps: found.steps.length }, at);
+      run.investigationFinished(
+        {
+          runId,
+          summary: found.summary,
+          steps: found.steps.length,
+          ...(found.incomplete ? { incomplete: true } : {}),
+        },
+        at,
+      );
     };
     // Nothing to read (known from the policy's local activity): the findings at once, no activity, and they go
     // out with the initial report (the dispatch that runs this command sends both).
@@ -471,7 +500,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       found = await scope.run(() => investigate({ ...input, runId }));
     } catch (err) {
       if (isCancellation(err) || !run.state) return;
-      found = { steps: [], summary: `investigation incomplete: ${causeOf(err)}` };
+      found = { steps: [], summary: `investigation incomplete: ${causeOf(err)}`, incomplete: true };
     } finally {
       investigations.delete(runId);
     }

@@ -118,6 +118,10 @@ describe('a new incident, lean', () => {
       expect(state.investigation?.summary).toMatch(
         /^investigation incomplete: step recent_deployments could not run: 403 forbidden: User "playbook" cannot rolloutHistory/,
       );
+      // Recorded as incomplete, never as done.
+      expect(
+        state.timeline.some((t) => t.message.includes('initial investigation incomplete (2 steps)')),
+      ).toBe(true);
       const failed = state.timeline.find(
         (t) => t.kind === 'playbook_step' && t.message.includes('could not run'),
       );

@@ -33,6 +33,7 @@ export function investigateActivity(activities: PlaybookActivities) {
       summary: readOnlySummary('initialInvestigation', input, environment),
     });
     const lines: string[] = [];
+    let incomplete = false;
     for (const step of investigationReads(input)) {
       if (!canRead(environment, step.source)) {
         record({ id: step.id, kind: 'read', status: 'planned', summary: notReadSummary(step.source) });
@@ -40,18 +41,20 @@ export function investigateActivity(activities: PlaybookActivities) {
         if (line !== undefined) lines.push(line);
         continue;
       }
+      Context.current().heartbeat(step.id);
       const read = await attempts(() => step.call(activities), input.settings.attempts);
       if (!read.ok) {
         const summary = couldNotRun(step.id, read.type, read.message, input.settings.attempts);
         record({ id: `${step.id}_failed`, kind: 'read', status: 'failed', summary });
         lines.push(`investigation incomplete: ${summary}`);
+        incomplete = true;
         break;
       }
       record({ id: step.id, kind: 'read', status: 'done', ...step.describe(read.value) });
       const line = step.line(read.value);
       if (line !== undefined) lines.push(line);
     }
-    return { steps, summary: lines.join('\n') };
+    return { steps, summary: lines.join('\n'), ...(incomplete ? { incomplete } : {}) };
   };
 }
 

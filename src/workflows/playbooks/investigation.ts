@@ -14,6 +14,7 @@ export async function initialInvestigation(input: InvestigationInput): Promise<I
   const run = new PlaybookRun({ ...input, name: 'initialInvestigation' });
   const a = run.activities;
   const lines: string[] = [];
+  let incomplete = false;
   try {
     await run.start({ readOnly: true });
     for (const step of investigationReads(input)) {
@@ -25,11 +26,13 @@ export async function initialInvestigation(input: InvestigationInput): Promise<I
     if (isCancellation(err)) throw err;
     if (!(err instanceof PlaybookStop)) throw err;
     lines.push(`investigation incomplete: ${err.reason}`);
+    incomplete = true;
   }
   const result: InvestigationResult = {
     runId: run.runId,
     summary: lines.join('\n'),
     steps: run.steps.length,
+    ...(incomplete ? { incomplete } : {}),
   };
   await CancellationScope.nonCancellable(async () => {
     // Ordered step reports are sent one by one: the last ones must go out before the run ends.
