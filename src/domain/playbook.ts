@@ -240,14 +240,14 @@ export function percent(ratio: number): string {
 }
 
 /**
- * `ratio` as a percentage beside the `threshold` it is compared with: two decimals, or as many more (up to
- * four) as it takes not to print a value below or above the threshold as equal to it (0.0996 % is not
- * "0.10% back below 0.10%").
+ * `ratio` as a percentage beside the `threshold` it is compared with: two decimals, or as many more as it takes
+ * not to print a value below or above the threshold as equal to it (0.0996 % is not "0.10% back below 0.10%").
  */
 export function percentBeside(ratio: number, threshold: number): string {
-  for (let digits = 2; digits < 4; digits++) {
+  // 12 decimals tell apart any two rates that differ by more than float noise.
+  for (let digits = 2; digits < 12; digits++) {
     const shown = (ratio * 100).toFixed(digits);
     if (ratio === threshold || shown !== (threshold * 100).toFixed(digits)) return `${shown}%`;
   }
-  return `${(ratio * 100).toFixed(4)}%`;
+  return `${(ratio * 100).toFixed(12)}%`;
 }

@@ -254,8 +254,9 @@ describe('incident record file', () => {
     ];
     await file.append('INC-0000beef', entries);
     await appendFile(path.join(dir, 'INC-0000beef.jsonl'), '{"section":"timeline","ind');
-    await file.append('INC-0000beef', entries);
+    // The first append after a torn line must not be swallowed by it (a new entry: nothing else holds it).
     await file.append('INC-0000beef', [{ section: 'timeline', index: 1, value: 'second' }]);
+    await file.append('INC-0000beef', entries);
     expect(await file.read('INC-0000beef')).toEqual([
       ...entries,
       { section: 'timeline', index: 1, value: 'second' },

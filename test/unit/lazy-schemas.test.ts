@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { OPERATION_NAMES, operationInputs } from '../../src/domain/operations.ts';
 import { playbookDefaults, playbookSettings } from '../../src/domain/playbook-settings.ts';
 import type { Policy } from '../../src/domain/policy.ts';
-import { policyWith } from '../support/policy.ts';
+import { loadDefaultPolicy, policyWith } from '../support/policy.ts';
 
 /*
  * What the workflow bundle evaluates for every new workflow run is kept cheap: the playbooks' defaults live
@@ -14,6 +14,8 @@ describe('playbook settings without the policy schema', () => {
   it('the defaults are what the schema gives a policy without playbooks, key for key and in order', () => {
     const parsed = policyWith({ playbooks: undefined }).playbooks;
     expect(JSON.stringify(playbookDefaults())).toBe(JSON.stringify(parsed));
+    // And they are the procedures' values, as the shipped policy states them (not only the schema's own).
+    expect(playbookDefaults()).toEqual(loadDefaultPolicy().playbooks);
   });
 
   it('a snapshot without playbooks gets the defaults; one with them keeps its own', () => {

@@ -10,7 +10,7 @@ describe('percentages', () => {
 
   it('just below or above the threshold: the decimals that tell them apart', () => {
     expect(percentBeside(0.000996, 0.001)).toBe('0.0996%');
-    expect(percentBeside(0.0009996, 0.001)).toBe('0.1000%');
+    expect(percentBeside(0.0009996, 0.001)).toBe('0.09996%');
     expect(percentBeside(0.00104, 0.001)).toBe('0.104%');
     expect(percentBeside(0.001, 0.001)).toBe('0.10%');
   });

@@ -188,10 +188,12 @@ describe('WebhookBackpressure', () => {
     now = 2_000;
     await bp.poll();
     expect(bp.refusal()).toBe('queue_backlog');
-    const slow = new WebhookBackpressure({ ...bp.options, now: () => now });
-    expect(slow.queueBacklog).toBeUndefined();
+    // Acted on up to two periods after the answer (pollMs is 1 s here), forgotten just after.
+    now = 4_000;
+    expect(bp.refusal()).toBe('queue_backlog');
     now = 4_001;
     expect(bp.queueBacklog).toBeUndefined();
+    expect(bp.refusal()).toBeUndefined();
   });
 
   it('counts calls in flight, also those that fail', async () => {
