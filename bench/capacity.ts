@@ -53,7 +53,14 @@ const { values } = parseArgs({
     profile: { type: 'string' },
   },
 });
-const RATES = values.rates.split(',').map(Number);
+/** A comma-separated list of positive rates, or the bench stops saying which option is wrong. */
+function ratesOf(text: string, option: string): number[] {
+  const rates = text.split(',').map(Number);
+  if (rates.every((n) => Number.isFinite(n) && n > 0)) return rates;
+  console.error(`${option} must be comma-separated positive numbers (new incidents per second)`);
+  process.exit(2);
+}
+const RATES = ratesOf(values.rates, '--rates');
 const SECONDS = Number(values.seconds);
 const PAGE_TIMEOUT_MS = Number(values['page-timeout']) * 1000;
 const PAUSE_MS = Number(values.pause) * 1000;
@@ -131,7 +138,8 @@ async function postAlert(
   return {
     status: res.status,
     ...(id ? { id } : {}),
-    retryAfterMs: Number(res.headers.get('retry-after') ?? 1) * 1000,
+    // A Retry-After that is not a number of seconds is read as 1 s (the loop stays bounded by the page bound).
+    retryAfterMs: (Number(res.headers.get('retry-after')) || 1) * 1000,
   };
 }
 
@@ -178,9 +186,19 @@ async function runStep(rate: number, seconds: number, load: Load): Promise<StepR
   const startFloorRun = async (i: number) => {
     const entry = { started: Date.now(), id: `floor-${run}-${i}` };
     floors.push(entry);
-    await floor.start(entry.id).catch((err: unknown) => {
-      Object.assign(entry, { failure: err instanceof Error ? err.message : String(err) });
+    // A start that does not answer within the bound is a failure too (and never holds the step open).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error('the start did not answer within the bound')),
+        PAGE_TIMEOUT_MS,
+      );
     });
+    await Promise.race([floor.start(entry.id), late])
+      .catch((err: unknown) => {
+        Object.assign(entry, { failure: err instanceof Error ? err.message : String(err) });
+      })
+      .finally(() => clearTimeout(timer));
   };
 
   const before = Object.fromEntries(Object.entries(watched).map(([k, pid]) => [k, processUsage(pid)]));
@@ -379,11 +397,13 @@ try {
   }
   console.log('phase 1, capacity: new incidents alone');
   const alone = await phase(RATES, 'incidents');
-  const capacity = alone
-    .filter(withinCapacity)
-    .reduce<number | undefined>((c, r) => Math.max(c ?? 0, r.rate), undefined);
+  // The highest rate such that it and every step below it met the aim: a lucky step above a failed one is no
+  // capacity.
+  const ascending = [...alone].sort((a, b) => a.rate - b.rate);
+  const firstMiss = ascending.findIndex((r) => !withinCapacity(r));
+  const capacity = (firstMiss === -1 ? ascending : ascending.slice(0, firstMiss)).at(-1)?.rate;
   const compareRates = values.compare
-    ? values.compare.split(',').map(Number)
+    ? ratesOf(values.compare, '--compare')
     : [
         ...new Set([
           ...RATES.filter((r) => r < (capacity ?? RATES[0] ?? 2) / 2),
@@ -394,7 +414,7 @@ try {
     `phase 2, against the floor: new incidents and floor workflows interleaved, each at ${compareRates.join(', ')}/s`,
   );
   const compared = await phase(compareRates, 'both');
-  const floorRates = values['floor-rates'] ? values['floor-rates'].split(',').map(Number) : [];
+  const floorRates = values['floor-rates'] ? ratesOf(values['floor-rates'], '--floor-rates') : [];
   if (floorRates.length > 0) console.log(`phase 3, the floor alone: ${floorRates.join(', ')}/s`);
   const floorAlone = await phase(floorRates, 'floor');
 

@@ -74,6 +74,7 @@ import {
 import { loadDefaultDocument } from '../test/support/policy.ts';
 import { startServiceStandIn } from '../test/support/service-stand-in.ts';
 import { SlackStandIn } from '../test/support/slack-server.ts';
+import { loopbackEnv } from '../test/support/loopback-env.ts';
 import { percentile, startChild, stopChild, waitUntil, giveUpAfter } from './support.ts';
 
 const { values } = parseArgs({
@@ -328,7 +329,7 @@ try {
   const slack = new SlackStandIn({ token: slackToken });
   const playbookKubeconfig = kube.kubeconfigFor(kube.playbookToken);
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...loopbackEnv(),
     TEMPORAL_ADDRESS: server.address,
     TEMPORAL_TASK_QUEUE: `bench-playbook-${randomUUID()}`,
     INCIDENT_CONFIG: policyFile,
@@ -339,7 +340,6 @@ try {
     ALERTMANAGER_WEBHOOK_TOKEN: `am-${randomUUID()}`,
     LOG_LEVEL: 'warn',
   };
-  delete env['PROMETHEUS_URL'];
   cleanups.push(() => slack.stop());
 
   const worker = startChild('worker', ['src/worker.ts'], env);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { loopbackEnv } from '../test/support/loopback-env.ts';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,26 +35,6 @@ export function summarize(name: string, samples: readonly number[]) {
     p99: percentile(sorted, 99),
     max: sorted.at(-1) ?? Number.NaN,
   };
-}
-
-/**
- * Calls `fire(i)` `total` times at `perSecond`, on a fixed schedule (open
- * loop: a slow answer never delays the next request). Bounded in count.
- */
-export async function paced(
-  total: number,
-  perSecond: number,
-  fire: (i: number) => Promise<void>,
-): Promise<void> {
-  const started = performance.now();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < total; i += 1) {
-    const due = started + (i * 1000) / perSecond;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    pending.push(fire(i));
-  }
-  await Promise.all(pending);
 }
 
 /**
@@ -161,7 +142,7 @@ export async function startBenchStack(
   const slack = new SlackStandIn({ token: slackToken });
   const apiPort = await freePort();
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...loopbackEnv(),
     TEMPORAL_ADDRESS: server.address,
     TEMPORAL_TASK_QUEUE: `bench-${randomUUID()}`,
     SLACK_API_URL: await slack.start(),

@@ -5,6 +5,10 @@
  * worker has worked the backlog off, the same delivery, retried as Alertmanager would, goes through; every
  * delivery that was accepted is paged.
  */
+import * as path from 'node:path';
+import { tmpdir } from 'node:os';
+import { mkdtemp } from 'node:fs/promises';
+import { loopbackEnv } from '../support/loopback-env.ts';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
@@ -38,7 +42,9 @@ beforeAll(async () => {
   server = await startTestDevServer();
   slack = new SlackStandIn({ token: SLACK_TOKEN });
   env = {
-    ...process.env,
+    ...loopbackEnv(),
+    // What the API writes (policy snapshots, dead letters): a directory of this test's own.
+    INCIDENT_DATA_DIR: await mkdtemp(path.join(tmpdir(), 'pno-e2e-backpressure-')),
     TEMPORAL_ADDRESS: server.address,
     TEMPORAL_TASK_QUEUE: `e2e-backpressure-${randomUUID()}`,
     SLACK_API_URL: await slack.start(),

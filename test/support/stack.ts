@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { loopbackEnv } from './loopback-env.ts';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -57,7 +58,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     ...(options.slackChannels ? { channels: options.slackChannels } : {}),
   });
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...loopbackEnv(),
     TEMPORAL_ADDRESS: options.address,
     TEMPORAL_TASK_QUEUE: `${options.name}-${randomUUID()}`,
     SLACK_API_URL: await slack.start(),
