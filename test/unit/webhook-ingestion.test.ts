@@ -583,6 +583,7 @@ describe('item 5: no lookup by a sender’s key reaches a prototype; what still 
         deadLetterFile: file,
       },
       metrics,
+      app.log,
     );
     app.post('/hook', (request, reply) =>
       ingest.handle(request, reply, 'grafana', () => {

@@ -8,14 +8,13 @@ import { loadDefaultPolicy } from '../support/policy.ts';
 const TOKEN = 'test-webhook-token';
 const policy = loadDefaultPolicy();
 
-function setup(options: { maxInFlight?: number } = {}) {
+function setup() {
   const gateway = new FakeGateway();
   const app = buildApp({
     policy,
     incidents: gateway,
     webhookToken: TOKEN,
     engineerTokens: new Map([['alice-token', 'alice']]),
-    ...options,
   });
   const post = (payload: unknown, headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) =>
     app.inject({

@@ -20,15 +20,14 @@ export interface BackpressureOptions {
   now?: () => number;
 }
 
-/** The options from the policy's `webhook.backpressure` (the API's `maxInFlight` dependency overrides its bound). */
+/** The options from the policy's `webhook.backpressure`. */
 export function backpressureOptions(
   policy: Policy,
   probe: BackpressureOptions['probe'],
-  maxInFlight?: number,
 ): BackpressureOptions {
   const bp = policy.webhook.backpressure;
   return {
-    maxInFlight: maxInFlight ?? bp.maxInFlight,
+    maxInFlight: bp.maxInFlight,
     maxQueueBacklog: bp.maxQueueBacklog,
     pollMs: bp.queueBacklogPollSeconds * 1000,
     retryAfterSeconds: bp.retryAfterSeconds,

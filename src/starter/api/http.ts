@@ -52,8 +52,6 @@ export interface AppDeps {
    * there and answered 202. Unset (tests), such a delivery is a 500 that the sender retries.
    */
   deadLetterFile?: string;
-  /** Webhook requests handled at once before answering 503 (Alertmanager retries 5xx). */
-  maxInFlight?: number;
   /** A connection with no byte received or sent for this long is closed (default 60 s). */
   connectionTimeoutMs?: number;
   /** A request must be received whole, body included, within this (default 120 s). */

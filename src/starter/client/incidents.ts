@@ -526,9 +526,12 @@ export class TemporalIncidents implements IncidentGateway {
       }),
     );
     const stats = response.stats;
-    const age = stats?.approximateBacklogAge;
+    // Not a backlog of 0: unknown (the bound is not acted on, the gauge is NaN, the API says why).
+    if (!stats)
+      throw new Error('Temporal did not report the task queue’s statistics (reportStats unsupported?)');
+    const age = stats.approximateBacklogAge;
     return {
-      count: Number(String(stats?.approximateBacklogCount ?? 0)),
+      count: Number(String(stats.approximateBacklogCount ?? 0)),
       ageSeconds: age ? Number(String(age.seconds ?? 0)) + (age.nanos ?? 0) / 1e9 : 0,
     };
   }

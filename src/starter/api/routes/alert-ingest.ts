@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { alertBatchWorkflowId } from '../../../contract/workflow-ids.ts';
 import type { AlertBatch } from '../../../domain/alert-mapping.ts';
 import { cutText, toAlertBatch } from '../../../domain/alert-mapping.ts';
@@ -119,16 +119,20 @@ export class AlertIngest {
   private readonly seen = new SeenAlerts();
   private readonly watchdog: WatchdogIntake;
 
-  constructor(deps: AppDeps, metrics: ApiMetrics) {
+  constructor(deps: AppDeps, metrics: ApiMetrics, log: Pick<FastifyBaseLogger, 'warn'>) {
     this.deps = deps;
     this.metrics = metrics;
-    this.backpressure = new WebhookBackpressure(
-      backpressureOptions(
-        deps.policy,
-        deps.incidents.taskQueueBacklog?.bind(deps.incidents),
-        deps.maxInFlight,
-      ),
-    );
+    // A backlog Temporal will not tell (no permission, an old server) switches that bound off: said, once a minute.
+    let warnedAt = -Infinity;
+    const onProbeError = (err: unknown) => {
+      if (Date.now() - warnedAt < 60_000) return;
+      warnedAt = Date.now();
+      log.warn({ err }, 'the task queue backlog is unknown: the webhook refuses only past maxInFlight');
+    };
+    this.backpressure = new WebhookBackpressure({
+      ...backpressureOptions(deps.policy, deps.incidents.taskQueueBacklog?.bind(deps.incidents)),
+      onProbeError,
+    });
     const backpressure = this.backpressure;
     metrics.backlog.inFlight = () => backpressure.inFlight;
     metrics.backlog.queue = async () => {

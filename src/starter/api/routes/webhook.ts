@@ -35,7 +35,7 @@ function parseJson(
  * the documented limits is a 413; the other routes keep Fastify's 1 MiB.
  */
 export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps, metrics: ApiMetrics): void {
-  const ingest = new AlertIngest(deps, metrics);
+  const ingest = new AlertIngest(deps, metrics, app.log);
   const sources = alertSources(deps.policy);
   const bodyLimit = webhookBodyLimit(deps.policy.webhook);
   const onRequest = webhookAuth(deps, metrics);
