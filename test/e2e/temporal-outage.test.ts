@@ -45,8 +45,9 @@ afterAll(async () => {
 
 /**
  * How long the API may take to say "Temporal is unreachable": its calls carry deadlines (5 s for the
- * webhook's signal-with-start, 2 s for /readyz), so the answer is a prompt 503, well inside Alertmanager's
- * request timeout.
+ * webhook's signal-with-start, 2 s for /readyz) and their retries end by them (deadlineAwareRetry in
+ * src/starter/client/connection.ts; without it the SDK's backoff ran past them, to 7.4 s), so the answer is a
+ * prompt 503 (4 s here), well inside Alertmanager's request timeout.
  */
 const UNAVAILABLE_ANSWER_MS = 7_000;
 
