@@ -67,6 +67,11 @@ export interface WatchdogState {
   silentAt?: string;
   /** The last incident the watchdog opened. */
   incident?: WatchdogIncidentRef;
+  /**
+   * While silent: opening the silence's incident failed and is tried again every minute. Part of the state so
+   * that a run continuing as new meanwhile keeps trying (absent in states carried before it was kept here).
+   */
+  incidentPending?: boolean;
   settings: WatchdogSettings;
   /** The last {@link WATCHDOG_EVENTS_KEPT} changes, oldest first. */
   events: WatchdogEvent[];

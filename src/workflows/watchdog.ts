@@ -52,7 +52,8 @@ const RETRY_OPEN_MS = 60_000;
  * incident is told (that alert resolved: mitigated, as for any alert that clears; a person resolves it as
  * its severity requires). A second silence while that incident is still open fires the alert on it again
  * instead of opening another. History stays bounded: the run continues as new every
- * {@link HEARTBEATS_BEFORE_CONTINUE} heartbeats, carrying its state (the silence deadline included).
+ * {@link HEARTBEATS_BEFORE_CONTINUE} heartbeats, carrying its state (the silence deadline, and an incident
+ * whose opening failed and is still being tried, included).
  */
 export async function watchdogWorkflow(input: WatchdogInput): Promise<void> {
   const startedAt = Date.now();
@@ -170,8 +171,6 @@ export async function watchdogWorkflow(input: WatchdogInput): Promise<void> {
     return true;
   };
 
-  /** Whether the silence still needs its incident (opening it failed). */
-  let incidentPending = false;
   const goSilent = async (now: number) => {
     state.status = 'silent';
     state.silentSince = iso(lastBeat());
@@ -185,17 +184,17 @@ export async function watchdogWorkflow(input: WatchdogInput): Promise<void> {
     const open = state.incident && !state.incident.closed ? state.incident : undefined;
     if (open && (await tell(open, silenceBatch(state, 'firing', now)))) {
       record(state, now, 'incident_signalled', `${open.id} is still open: its silence alert fires again`);
-      incidentPending = false;
+      state.incidentPending = false;
       return;
     }
-    incidentPending = !(await openIncident(now));
+    state.incidentPending = !(await openIncident(now));
   };
 
   const resume = async (now: number) => {
     const since = Date.parse(state.silentSince ?? iso(lastBeat()));
     state.status = 'alive';
     resumed = false;
-    incidentPending = false;
+    state.incidentPending = false;
     record(
       state,
       now,
@@ -230,9 +229,9 @@ export async function watchdogWorkflow(input: WatchdogInput): Promise<void> {
     }
     if (state.status === 'silent') {
       details(state);
-      if (incidentPending) {
+      if (state.incidentPending) {
         if (!(await condition(() => wake || continuing(), RETRY_OPEN_MS)))
-          incidentPending = !(await openIncident(Date.now()));
+          state.incidentPending = !(await openIncident(Date.now()));
       } else {
         await condition(() => wake || continuing());
       }

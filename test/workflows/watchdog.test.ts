@@ -260,6 +260,41 @@ describe('watchdog workflow: the alerting pipeline’s dead-man’s switch', () 
     });
   });
 
+  it('a run continued as new while its incident could not be opened keeps trying to open it', async () => {
+    const h = await createHarness(env);
+    await h.run(async () => {
+      const w = watchdogOf(h);
+      const silentSince = new Date(Date.now() - TIMEOUT - MINUTE).toISOString();
+      // What a silent run whose startChild failed carries into continue-as-new (workflowInfo suggests it
+      // after a long silence): no incident yet, opening it pending.
+      const carried: WatchdogState = {
+        receiver: w.receiver,
+        status: 'silent',
+        startedAt: silentSince,
+        lastHeartbeatAt: silentSince,
+        heartbeats: 1,
+        silentSince,
+        settings: watchdogSettings(policy),
+        events: [{ at: silentSince, kind: 'silent', message: 'could not open the incident; trying again' }],
+        incidentPending: true,
+      };
+      await env.client.workflow.start(WATCHDOG_WORKFLOW_TYPE, {
+        taskQueue: h.taskQueue,
+        workflowId: w.workflowId,
+        args: [{ receiver: w.receiver, settings: carried.settings, policy, carried } satisfies WatchdogInput],
+      });
+      expect((await w.state()).incident).toBeUndefined();
+      // The next attempt, a minute on, opens it (before, the carried run waited for a heartbeat for ever).
+      await env.sleep(MINUTE + 10_000);
+      const silent = await w.silent();
+      expect(silent.incidentPending).toBe(false);
+      expect(kinds(silent)).toEqual(['silent', 'incident_opened']);
+      const incident = env.client.workflow.getHandle(silent.incident?.workflowId ?? '');
+      await settled(incident);
+      expect((await incident.query(stateQuery)).source).toMatchObject({ kind: 'declared', by: 'watchdog' });
+    });
+  });
+
   it('continues as new every N heartbeats, carrying its count and its deadline; a malformed signal is dropped', async () => {
     const h = await createHarness(env);
     await h.run(async () => {
