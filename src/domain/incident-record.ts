@@ -156,18 +156,32 @@ export function fullIncident(state: IncidentState, archived: readonly ArchivedEn
 }
 
 /**
- * What the record store lacks of what the state says its runs let go (0: nothing), counted on the timeline,
- * whose every entry has an index. Not 0 when the store read is not the one the worker writes (a volume not
- * shared), or an append is still on its way: a full read must say so, not answer part as the whole.
+ * What the record store lacks of what the state says its runs let go, per section (empty: nothing): every
+ * list's entries before the first one kept, and every alert snapshot let go, each by its index. Not empty
+ * when the store read is not the one the worker writes (a volume not shared), or an append is still on its
+ * way: a full read must say so, not answer part as the whole.
  */
-export function missingFromRecord(state: IncidentState, archived: readonly ArchivedEntry[]): number {
+export function missingFromRecord(
+  state: IncidentState,
+  archived: readonly ArchivedEntry[],
+): Partial<Record<RecordSection, number>> {
   const counts = state.record?.counts;
-  if (!counts) return 0;
-  const letGo = counts.timeline - state.timeline.length;
-  const found = new Set(
-    archived.filter((e) => e.section === 'timeline' && e.index < letGo).map((e) => e.index),
-  ).size;
-  return letGo - found;
+  if (!counts) return {};
+  const letGo: Record<RecordSection, number> = {
+    timeline: counts.timeline - state.timeline.length,
+    actionsTaken: counts.actionsTaken - state.actionsTaken.length,
+    publicUpdates: counts.publicUpdates - state.publicUpdates.length,
+    alerts: counts.alertsArchived,
+  };
+  const found = new Map<RecordSection, Set<number>>(RECORD_SECTIONS.map((s) => [s, new Set<number>()]));
+  for (const entry of archived)
+    if (entry.index < letGo[entry.section]) found.get(entry.section)?.add(entry.index);
+  const missing: Partial<Record<RecordSection, number>> = {};
+  for (const section of RECORD_SECTIONS) {
+    const lacking = letGo[section] - (found.get(section)?.size ?? 0);
+    if (lacking > 0) missing[section] = lacking;
+  }
+  return missing;
 }
 
 /** What an update answers: enough to say what happened; the state itself is read with the `state` query. */

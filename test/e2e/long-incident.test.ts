@@ -6,10 +6,16 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { CARRY_BUDGET_BYTES } from '../../src/domain/incident-record.ts';
+import { IncidentRecordFile } from '../../src/incident-record-file.ts';
+import { RecordIncompleteError } from '../../src/starter/client/errors.ts';
+import { TemporalIncidents } from '../../src/starter/client/incidents.ts';
 import { alertmanagerPayload, podAlert } from '../support/alerts.ts';
 import { eventually } from '../support/eventually.ts';
 import { startStack } from '../support/stack.ts';
@@ -95,6 +101,18 @@ describe('a long incident', () => {
       maxBuffer: 64 * 1024 * 1024,
     });
     expect((JSON.parse(stdout) as IncidentState).alerts).toHaveLength(5_000);
+    // A reader whose record store is not the worker's refuses, naming what it lacks, never a part as the whole.
+    const elsewhere = new TemporalIncidents(
+      stack.client,
+      stack.settings.temporal.taskQueue,
+      stack.settings.policy,
+      {
+        records: new IncidentRecordFile(await mkdtemp(path.join(tmpdir(), 'pno-other-records-'))),
+      },
+    );
+    const refused = await elsewhere.getIncident(incidentId, { full: true }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(RecordIncompleteError);
+    expect((refused as Error).message).toMatch(/lacks entries .*\balerts: \d+/);
     // A wrong query value is a clear 400.
     const bad = await fetch(`${stack.api.address}/api/incidents/${incidentId}?full=yes`, {
       headers: { authorization: `Bearer ${ALICE}` },

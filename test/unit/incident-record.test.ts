@@ -142,23 +142,38 @@ describe('bounded incident state', () => {
     expect(Math.min(...calls)).toBeGreaterThan(STATE_BOUNDS.slack / 2);
   });
 
-  it('a full read says how much of what was let go the store lacks', () => {
+  it('a full read says how much of what was let go the store lacks, section by section', () => {
     const run = lifecycle();
     const archived: ArchivedEntry[] = [];
     feed(run, 1_000, archived);
     const state = run.state as IncidentState;
-    expect(missingFromRecord(state, archived)).toBe(0);
+    expect(missingFromRecord(state, archived)).toEqual({});
     // A store that is not the worker's (or an append on its way): counted, so the full read refuses to guess.
-    const timeline = archived.filter((e) => e.section === 'timeline');
-    expect(missingFromRecord(state, [])).toBe(timeline.length);
+    const of = (section: string) => archived.filter((e) => e.section === section);
+    const timeline = of('timeline');
+    expect(timeline.length).toBeGreaterThan(0);
+    expect(of('alerts').length).toBe(state.record?.counts.alertsArchived);
+    expect(missingFromRecord(state, [])).toEqual({
+      timeline: timeline.length,
+      alerts: of('alerts').length,
+    });
     expect(
       missingFromRecord(
         state,
         archived.filter((e) => !(e.section === 'timeline' && e.index === 3)),
       ),
-    ).toBe(1);
+    ).toEqual({ timeline: 1 });
+    // Alert snapshots let go count too: a store with the whole timeline but not the alerts is not whole.
+    expect(
+      missingFromRecord(
+        state,
+        archived.filter((e) => e.section !== 'alerts'),
+      ),
+    ).toEqual({
+      alerts: of('alerts').length,
+    });
     // A retried append repeats entries: still complete.
-    expect(missingFromRecord(state, [...archived, ...timeline.slice(0, 10)])).toBe(0);
+    expect(missingFromRecord(state, [...archived, ...timeline.slice(0, 10)])).toEqual({});
   });
 
   it('alerts with large labels are kept by size too', () => {

@@ -386,10 +386,11 @@ export class TemporalIncidents implements IncidentGateway {
         'the incident record store is not configured here (INCIDENT_RECORDS_DIR): only the latest entries can be shown',
       );
     const archived = await this.records.read(state.id);
-    const missing = missingFromRecord(state, archived);
-    if (missing > 0)
+    const missing = Object.entries(missingFromRecord(state, archived));
+    if (missing.length > 0)
       throw new RecordIncompleteError(
-        `the incident record store (${this.records.dir}) lacks ${missing} of the ${state.id}'s earlier timeline entries: ` +
+        `the incident record store (${this.records.dir}) lacks entries ${state.id}'s runs let go ` +
+          `(${missing.map(([section, n]) => `${section}: ${n}`).join(', ')}): ` +
           'is INCIDENT_RECORDS_DIR the directory the worker writes (shared with it)? Entries just let go may still be ' +
           'on their way: ask again in a moment',
       );
