@@ -31,7 +31,13 @@ export interface Investigation {
   summary: string;
   /** A read failed: what was found is partial. */
   incomplete?: boolean;
+  /** The incident was resolved before it finished: cancelled, nothing of it kept. */
+  cancelled?: boolean;
 }
+
+/** The findings of an investigation the incident's resolution cancelled. */
+export const INVESTIGATION_CANCELLED =
+  'investigation cancelled: the incident was resolved before it finished';
 
 /** What a step reads from: the cluster, Prometheus, or plain HTTP (always there). */
 export type Source = 'cluster' | 'prometheus' | 'http';

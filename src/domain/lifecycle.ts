@@ -643,7 +643,7 @@ export class IncidentLifecycle {
     if (!investigation || investigation.runId !== result.runId) return;
     investigation.status = 'completed';
     investigation.summary = result.summary;
-    const ended = result.incomplete ? 'incomplete' : 'done';
+    const ended = result.cancelled ? 'cancelled' : result.incomplete ? 'incomplete' : 'done';
     this.record(
       now,
       'playbook_step',

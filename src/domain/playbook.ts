@@ -112,6 +112,8 @@ export interface InvestigationResult {
   steps: number;
   /** A read failed (or the investigation itself did): what it found is partial. */
   incomplete?: boolean;
+  /** Cancelled by the incident's resolution. */
+  cancelled?: boolean;
 }
 
 export interface InvestigationInput {

@@ -55,7 +55,7 @@ import type {
   PlaybookCommand,
   PlaybookResult,
 } from '../domain/playbook.ts';
-import { investigationWithoutReads } from '../domain/investigation-plan.ts';
+import { INVESTIGATION_CANCELLED, investigationWithoutReads } from '../domain/investigation-plan.ts';
 import type { Investigation } from '../domain/investigation-plan.ts';
 import type { AlertBatch } from '../domain/alert-mapping.ts';
 import type { PlaybookStepReport } from '../contract/playbooks.ts';
@@ -162,6 +162,11 @@ const PATCHES = {
    * marker decides no other patch. The price of a new incident, in tasks, events and visibility writes.
    */
   leanStart: 'lean-incident-start',
+  /**
+   * An initial investigation (the activity) cancelled because the incident was resolved is said on the
+   * timeline and ends `completed`, summary "cancelled", instead of staying `running` for ever.
+   */
+  investigationCancelRecorded: 'investigation-cancel-recorded',
 } as const;
 
 /**
@@ -484,6 +489,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
           summary: found.summary,
           steps: found.steps.length,
           ...(found.incomplete ? { incomplete: true } : {}),
+          ...(found.cancelled ? { cancelled: true } : {}),
         },
         at,
       );
@@ -499,8 +505,13 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     try {
       found = await scope.run(() => investigate({ ...input, runId }));
     } catch (err) {
-      if (isCancellation(err) || !run.state) return;
-      found = { steps: [], summary: `investigation incomplete: ${causeOf(err)}`, incomplete: true };
+      if (isCancellation(err) || !run.state) {
+        // Cancelled by the resolution (the lifecycle's `cancel` command): said, so it does not read as running.
+        if (run.state?.status !== 'resolved' || !patched(PATCHES.investigationCancelRecorded)) return;
+        found = { steps: [], summary: INVESTIGATION_CANCELLED, incomplete: true, cancelled: true };
+      } else {
+        found = { steps: [], summary: `investigation incomplete: ${causeOf(err)}`, incomplete: true };
+      }
     } finally {
       investigations.delete(runId);
     }

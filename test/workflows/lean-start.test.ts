@@ -9,8 +9,10 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { stateQuery } from '../../src/contract/messages.ts';
+import { OPERATIONS } from '../../src/contract/operations.ts';
 import { investigationRunId } from '../../src/contract/playbooks.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
+import { INVESTIGATION_CANCELLED } from '../../src/domain/investigation-plan.ts';
 import { eventually } from '../support/eventually.ts';
 import { FakeCluster } from '../support/fake-cluster.ts';
 import { policyWith } from '../support/policy.ts';
@@ -142,6 +144,46 @@ describe('a new incident, lean', () => {
       const state = await investigated(handle);
       expect(cluster.count('rolloutHistory')).toBe(2);
       expect(state.investigation?.summary).toContain('rollout history: rev 1');
+    });
+  });
+
+  it('an investigation still reading when the incident is resolved is cancelled, and said so', async () => {
+    const h = await createHarness(env);
+    const cluster = new FakeCluster({ revisionAgesMinutes: [60] });
+    // Every rollout-history read fails (503): the activity retries with 1, 2, 4, 8 s backoffs, still reading.
+    cluster.failTransiently('rolloutHistory', 100);
+    h.recorder.playbooks = cluster.activities();
+    await h.run(async () => {
+      const { handle, incidentId } = await startAlertIncident(env, h, policy, [POD_CRASH]);
+      await eventually('the first read', () => (cluster.count('rolloutHistory') > 0 ? true : undefined));
+      expect((await handle.query(stateQuery)).investigation?.status).toBe('running');
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'alice', rootCause: 'pod evicted by a node drain' }],
+      });
+      const state = await eventually('the investigation cancelled', async () => {
+        const s = await handle.query(stateQuery);
+        return s.investigation?.status === 'completed' ? s : undefined;
+      });
+      expect(state.status).toBe('resolved');
+      expect(state.investigation?.summary).toBe(INVESTIGATION_CANCELLED);
+      const resolvedAt = state.timeline.findIndex((t) => t.kind === 'resolved');
+      const cancelled = state.timeline.findIndex((t) =>
+        t.message.includes('initial investigation cancelled (0 steps)'),
+      );
+      expect(cancelled).toBeGreaterThan(resolvedAt);
+      // Nothing of it is posted after the resolution.
+      expect(
+        h.recorder.posts.some((p) => p.text.includes('initial investigation') && p.text.includes(incidentId)),
+      ).toBe(false);
+      const history = await handle.fetchHistory();
+      expect(
+        events(history).some(
+          (e) =>
+            e.activityTaskCancelRequestedEventAttributes !== undefined &&
+            e.activityTaskCancelRequestedEventAttributes !== null,
+        ),
+      ).toBe(true);
     });
   });
 

@@ -401,6 +401,33 @@ export const SCENARIOS: Scenario[] = [
       return handle;
     },
   },
+  {
+    // 'investigation-cancel-recorded': the investigation still retrying a read when the incident is resolved
+    // is cancelled and said on the timeline (completed, summary "cancelled"), not left running.
+    name: 'p3-investigation-cancelled-by-resolution',
+    async run(env, h, base) {
+      const cluster = new FakeCluster({ revisionAgesMinutes: [60] });
+      cluster.failTransiently('rolloutHistory', 100);
+      h.recorder.playbooks = cluster.activities();
+      const policy: Policy = {
+        ...base,
+        service: { ...base.service, healthUrl: 'http://127.0.0.1:9/health' },
+      };
+      const { handle } = await startAlertIncident(env, h, policy, [
+        { labels: { alertname: 'PodCrash', severity: 'warning' } },
+      ]);
+      await eventually('the first read', () => (cluster.count('rolloutHistory') > 0 ? true : undefined), {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
+      await handle.executeUpdate(OPERATIONS.acknowledge.update, { args: [{ by: 'alice' }] });
+      await handle.executeUpdate(OPERATIONS.resolve.update, {
+        args: [{ by: 'alice', rootCause: 'pod evicted by a node drain' }],
+      });
+      await handle.result();
+      return handle;
+    },
+  },
 ];
 
 /**
