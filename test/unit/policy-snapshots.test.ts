@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/index.js';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { IncidentInput } from '../../src/contract/messages.ts';
 import { toAlertBatch } from '../../src/domain/alert-mapping.ts';
 import { webhookPayloadSchema } from '../../src/domain/alertmanager.ts';
@@ -206,6 +206,42 @@ describe('what a new incident’s start carries', () => {
     // The worker, whatever its own policy, finds it by that hash.
     const worker = new PolicySnapshots({ current: policyWith({ links: { webUi: 'http://x' } }), dir });
     expect((await worker.obtain(ref.hash)).missing).toBeUndefined();
+  });
+});
+
+describe('a snapshot write that hangs', () => {
+  it('delays the first start by the wait at most, later ones not at all; the incident starts, by hash, and it is said once', async () => {
+    const { client, started } = recordingClient();
+    let writes = 0;
+    const incidents = new TemporalIncidents(client, 'q', policy, {
+      maintenance: { activeFor: () => Promise.resolve(undefined) },
+      policySnapshotDir: tempDir(),
+      policyWriteWaitMs: 200,
+      // A stalled network volume: the write never ends.
+      writePolicy: () => {
+        writes += 1;
+        return new Promise(() => undefined);
+      },
+    });
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const batch = toAlertBatch(
+        policy,
+        webhookPayloadSchema.parse(alertmanagerPayload({ alerts: [{ labels: { severity: 'page' } }] })),
+        1000,
+      );
+      // Unbounded, this start would wait for ever (the test would time out).
+      expect(await incidents.ingestAlerts(batch)).toMatchObject({ action: 'started' });
+      expect(started[0]?.input.policyRef).toEqual(policyRefOf(policy));
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('still being written'));
+      // The next start neither waits for that write again nor starts a second one.
+      await incidents.declare({ by: 'alice', severity: 'P1', title: 'Checkout down' });
+      expect(started).toHaveLength(2);
+      expect(writes).toBe(1);
+      expect(warn).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
 

@@ -174,6 +174,13 @@ export interface TemporalIncidentsOptions {
    */
   policySnapshotDir?: string;
   /**
+   * How long a start waits for that snapshot's first write (default 1 s): a disk that hangs (a stalled network
+   * volume) delays no delivery past it; the incident starts meanwhile, as after a failed write.
+   */
+  policyWriteWaitMs?: number;
+  /** Writes the snapshot (tests substitute a disk that hangs). */
+  writePolicy?: (dir: string, policy: Policy) => Promise<unknown>;
+  /**
    * The incident record store (src/incident-record-file.ts) the worker appends to: what `getIncident(id,
    * {full: true})` adds to a bounded incident's state. Unset: a full read of an incident that let entries go
    * is refused (never answered with part of the record as if it were all).
@@ -193,8 +200,12 @@ export class TemporalIncidents implements IncidentGateway {
   /** What new incidents carry instead of the policy: its content hash (the snapshot without contacts). */
   private readonly policyRef: PolicyRef;
   private readonly policySnapshotDir: string | undefined;
+  private readonly policyWriteWaitMs: number;
+  private readonly writePolicy: (dir: string, policy: Policy) => Promise<unknown>;
   private readonly records: IncidentRecordFile | undefined;
   private policyPublished: Promise<void> | undefined;
+  /** The write a start already waited `policyWriteWaitMs` for. */
+  private policyWaitedOut: Promise<void> | undefined;
 
   /**
    * `deadlines` bound each call so that an unreachable Temporal answers a quick
@@ -211,27 +222,43 @@ export class TemporalIncidents implements IncidentGateway {
     this.maintenance = options.maintenance ?? new TemporalMaintenance(client, taskQueue, policy);
     this.policyRef = policyRefOf(policy);
     this.policySnapshotDir = options.policySnapshotDir;
+    this.policyWriteWaitMs = options.policyWriteWaitMs ?? 1_000;
+    this.writePolicy = options.writePolicy ?? writePolicySnapshot;
     this.records = options.records;
   }
 
   /**
    * The reference a new incident starts with, its snapshot written first (once; a failed write is said on
    * stderr and tried again at the next start, and the incident starts anyway: a worker on the same policy
-   * needs no file, and any other says on the incident's timeline which policy it used instead).
+   * needs no file, and any other says on the incident's timeline which policy it used instead). A write that
+   * takes longer than `policyWriteWaitMs` is waited for no longer (by this start or any later one): said
+   * once, and left to finish.
    */
   private async newIncidentPolicy(): Promise<PolicyRef> {
     const dir = this.policySnapshotDir;
-    if (dir) {
-      this.policyPublished ??= writePolicySnapshot(dir, this.policy).then(
-        () => undefined,
-        (err: unknown) => {
-          this.policyPublished = undefined;
-          console.warn(
-            `policy snapshot ${this.policyRef.hash} not written to ${dir}: ${err instanceof Error ? err.message : String(err)}`,
-          );
-        },
+    if (!dir) return this.policyRef;
+    const published = (this.policyPublished ??= this.writePolicy(dir, this.policy).then(
+      () => undefined,
+      (err: unknown) => {
+        this.policyPublished = undefined;
+        console.warn(
+          `policy snapshot ${this.policyRef.hash} not written to ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      },
+    ));
+    if (published === this.policyWaitedOut) return this.policyRef;
+    let timer: NodeJS.Timeout | undefined;
+    const written = await Promise.race([
+      published.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.policyWriteWaitMs))),
+    ]);
+    clearTimeout(timer);
+    if (!written) {
+      this.policyWaitedOut = published;
+      console.warn(
+        `policy snapshot ${this.policyRef.hash} still being written to ${dir} after ${this.policyWriteWaitMs} ms: ` +
+          'incidents start without waiting for it',
       );
-      await this.policyPublished;
     }
     return this.policyRef;
   }
