@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { IncidentState } from './incident.ts';
 import type { Policy } from './policy.ts';
+import { OPERATION_NAMES } from './operation-names.ts';
+import type { ListedOperation } from './operation-names.ts';
 import { forbidden, permissionFor } from './permissions.ts';
 import { PLAYBOOK_NAMES } from './playbook.ts';
 import { SEVERITIES } from './severity.ts';
@@ -71,28 +73,13 @@ export function operationInputs(): OperationInputs {
   return built;
 }
 
-/**
- * Every operation, in the table's order (the CLI's commands and the API's routes follow it). Listed rather
- * than read off the schemas so that it costs nothing to load; the checks below keep it the same set.
- */
-export const OPERATION_NAMES = [
-  'acknowledge',
-  'postUpdate',
-  'escalate',
-  'changeSeverity',
-  'assignCommander',
-  'recordSecurityEvaluation',
-  'mitigate',
-  'resolve',
-  'runPlaybook',
-  'cancelPlaybook',
-  'approveAction',
-] as const satisfies readonly OperationName[];
+export { OPERATION_NAMES };
 /** An operation of the schemas that {@link OPERATION_NAMES} leaves out (never, as it should be). */
-type Unlisted = Exclude<OperationName, (typeof OPERATION_NAMES)[number]>;
-// Compile-time: the list has every operation of the schemas (and, by its `satisfies`, nothing else); a
-// missing one fails here as "true is not assignable to '<its name>'".
+type Unlisted = Exclude<OperationName, ListedOperation>;
+// Compile-time: the list has every operation of the schemas (a missing one fails here as "true is not
+// assignable to '<its name>'") and nothing else (an unknown one is not an OperationName).
 const _everyOperationListed: [Unlisted] extends [never] ? true : Unlisted = true;
+const _onlyOperations: readonly OperationName[] = OPERATION_NAMES;
 
 export type OperationInput<K extends OperationName> = z.output<OperationInputs[K]>;
 

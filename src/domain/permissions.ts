@@ -2,6 +2,8 @@ import type { IncidentState } from './incident.ts';
 import type { Policy } from './policy.ts';
 import type { Role, Severity } from './severity.ts';
 import { ROLES, moreSevere } from './severity.ts';
+import { OPERATION_NAMES } from './operation-names.ts';
+import type { ListedOperation } from './operation-names.ts';
 
 /**
  * Who may do what to an incident: the policy's `permissions`, each a rule of
@@ -16,21 +18,10 @@ export type RoleRule = 'anyone' | readonly Role[];
 export type PermissionRule = RoleRule | { readonly [S in Severity]?: RoleRule };
 
 /** What a permission is about: the operations, with a change of severity split by its direction. */
-export const PERMISSIONS = [
-  'acknowledge',
-  'postUpdate',
-  'escalate',
-  'raiseSeverity',
-  'lowerSeverity',
-  'assignCommander',
-  'recordSecurityEvaluation',
-  'mitigate',
-  'resolve',
-  'runPlaybook',
-  'cancelPlaybook',
-  'approveAction',
-] as const;
-export type Permission = (typeof PERMISSIONS)[number];
+export type Permission = Exclude<ListedOperation, 'changeSeverity'> | 'raiseSeverity' | 'lowerSeverity';
+export const PERMISSIONS: readonly Permission[] = OPERATION_NAMES.flatMap((op): Permission[] =>
+  op === 'changeSeverity' ? ['raiseSeverity', 'lowerSeverity'] : [op],
+);
 export type Permissions = { readonly [P in Permission]: PermissionRule };
 
 /** The roles that run a response and its remediation (the on-call engineer and those who direct them). */
