@@ -376,16 +376,9 @@ export const SCENARIOS: Scenario[] = [
     // initial investigation as an activity (cluster reads), its findings posted, then mitigated and resolved.
     name: 'p2-lean-start-investigated-linked-resolved',
     async run(env, h, base) {
-      const cluster = new FakeCluster({ stuckPods: 1, revisionAgesMinutes: [60] });
-      h.recorder.playbooks = cluster.activities();
       h.recorder.previousIncident = 'INC-0000beef';
-      const policy: Policy = {
-        ...base,
-        service: { ...base.service, healthUrl: 'http://127.0.0.1:9/health' },
-      };
-      const { handle } = await startAlertIncident(env, h, policy, [
-        { labels: { alertname: 'PodCrash', severity: 'warning' } },
-      ]);
+      const cluster = new FakeCluster({ stuckPods: 1, revisionAgesMinutes: [60] });
+      const handle = await podCrashIncident(env, h, base, cluster);
       await eventually(
         'the investigation',
         async () =>
@@ -408,14 +401,7 @@ export const SCENARIOS: Scenario[] = [
     async run(env, h, base) {
       const cluster = new FakeCluster({ revisionAgesMinutes: [60] });
       cluster.failTransiently('rolloutHistory', 100);
-      h.recorder.playbooks = cluster.activities();
-      const policy: Policy = {
-        ...base,
-        service: { ...base.service, healthUrl: 'http://127.0.0.1:9/health' },
-      };
-      const { handle } = await startAlertIncident(env, h, policy, [
-        { labels: { alertname: 'PodCrash', severity: 'warning' } },
-      ]);
+      const handle = await podCrashIncident(env, h, base, cluster);
       await eventually('the first read', () => (cluster.count('rolloutHistory') > 0 ? true : undefined), {
         timeoutMs: 30_000,
         intervalMs: 50,
@@ -429,6 +415,24 @@ export const SCENARIOS: Scenario[] = [
     },
   },
 ];
+
+/**
+ * A PodCrash (no mapping rule gives it a playbook: the incident investigates) reading `cluster`, on a policy
+ * whose health URL stays on loopback.
+ */
+async function podCrashIncident(
+  env: TestWorkflowEnvironment,
+  h: Harness,
+  base: Policy,
+  cluster: FakeCluster,
+) {
+  h.recorder.playbooks = cluster.activities();
+  const policy: Policy = { ...base, service: { ...base.service, healthUrl: 'http://127.0.0.1:9/health' } };
+  const { handle } = await startAlertIncident(env, h, policy, [
+    { labels: { alertname: 'PodCrash', severity: 'warning' } },
+  ]);
+  return handle;
+}
 
 /**
  * A P2 HighErrorRate whose highErrorRate playbook finds 8 % with a rollout 30 min old: emergency scale,
