@@ -10,6 +10,7 @@ import type { ArchivedEntry } from '../domain/incident-record.ts';
 import { playbookActivities } from './playbooks/index.ts';
 import { investigateActivity } from './playbooks/investigate.ts';
 import type { PlaybookActivities } from './playbooks/index.ts';
+import { within } from '../within.ts';
 
 /** What the activities need from the outside world; the worker builds the real ones. */
 export interface ActivityDeps {
@@ -52,8 +53,8 @@ function resumeFrom(details: unknown): DeliveryProgress | undefined {
 }
 
 /**
- * How long the previous-incident lookup may hold a new incident's first step (its page waits for it): past
- * this, no link (a slow visibility store must never delay paging).
+ * The longest the previous-incident lookup may hold a new incident's first step, and so its first page: past
+ * this, no link (a slow visibility store delays paging by this much at most, never more).
  */
 const PREVIOUS_LOOKUP_MS = 2_000;
 
@@ -64,21 +65,20 @@ export function createActivities(deps: ActivityDeps) {
    * no link, never a stuck or late page.
    */
   const previousIncident = async (of: { workflowId: string; runId: string }): Promise<string | undefined> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), PREVIOUS_LOOKUP_MS);
-    });
+    const LATE = Symbol('late');
     try {
-      const found = await Promise.race([deps.history.previousIncidentId(of.workflowId, of.runId), late]);
-      if (found !== 'late') return found;
+      const found = await within(
+        deps.history.previousIncidentId(of.workflowId, of.runId),
+        PREVIOUS_LOOKUP_MS,
+        LATE,
+      );
+      if (found !== LATE) return found;
       log.warn('previous incident not looked up: visibility answered too slowly', {
         workflowId: of.workflowId,
         waitedMs: PREVIOUS_LOOKUP_MS,
       });
     } catch (err) {
       log.warn('previous incident not looked up', { workflowId: of.workflowId, error: String(err) });
-    } finally {
-      clearTimeout(timer);
     }
     return undefined;
   };

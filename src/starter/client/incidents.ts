@@ -48,6 +48,7 @@ import {
 } from './errors.ts';
 import { TemporalMaintenance } from './maintenance.ts';
 import type { MaintenanceLookup } from './maintenance.ts';
+import { within } from '../../within.ts';
 
 export { IncidentForbiddenError, IncidentNotFoundError, IncidentRefusedError, WorkerUnavailableError };
 
@@ -247,13 +248,13 @@ export class TemporalIncidents implements IncidentGateway {
       },
     ));
     if (published === this.policyWaitedOut) return this.policyRef;
-    let timer: NodeJS.Timeout | undefined;
-    const written = await Promise.race([
-      published.then(() => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.policyWriteWaitMs))),
-    ]);
-    clearTimeout(timer);
-    if (!written) {
+    if (
+      !(await within(
+        published.then(() => true),
+        this.policyWriteWaitMs,
+        false,
+      ))
+    ) {
       this.policyWaitedOut = published;
       console.warn(
         `policy snapshot ${this.policyRef.hash} still being written to ${dir} after ${this.policyWriteWaitMs} ms: ` +
