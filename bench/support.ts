@@ -153,8 +153,6 @@ export async function startBenchStack(
     HOST: '127.0.0.1',
     PORT: topology === 'inline' ? '0' : String(apiPort),
     LOG_LEVEL: 'warn',
-    // Bench traffic stays on loopback: the policy's health URL (the real service's) is never probed.
-    SERVICE_HEALTH_URL: 'http://127.0.0.1:9/health',
     ...options.env,
   };
   const children =

@@ -8,6 +8,7 @@
  * its completion never reached the server, with the target computed before the crash — and the rollback
  * happens exactly once.
  */
+import { loopbackEnv } from '../support/loopback-env.ts';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -87,7 +88,7 @@ beforeAll(async () => {
   slack = new SlackStandIn({ token: slackToken });
   const webhookToken = `am-${randomUUID()}`;
   env = {
-    ...process.env,
+    ...loopbackEnv(),
     TEMPORAL_ADDRESS: world.temporal.address,
     TEMPORAL_TASK_QUEUE: `e2e-playbook-crash-${randomUUID()}`,
     SLACK_API_URL: await slack.start(),

@@ -3,6 +3,7 @@
  * the stack it ran (Temporal gRPC, Temporal web UI, API) are free, so a new instance can start at once.
  * Each test runs the supervisor on free loopback ports with its data in a temporary directory.
  */
+import { loopbackEnv } from '../support/loopback-env.ts';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -92,7 +93,8 @@ async function startSupervisor(temporalCli: string, env: NodeJS.ProcessEnv = {})
   const proc = startProcess(projectNode, [path.join(root, 'scripts/start.ts')], {
     cwd: root,
     env: {
-      ...process.env,
+      // A laptop: no provider, cluster or Prometheus configured, whatever the machine running the test has set.
+      ...loopbackEnv(),
       TEMPORAL_CLI: temporalCli,
       TEMPORAL_ADDRESS: `127.0.0.1:${ports.grpc}`,
       TEMPORAL_NAMESPACE: 'default',
@@ -100,14 +102,6 @@ async function startSupervisor(temporalCli: string, env: NodeJS.ProcessEnv = {})
       HOST: '127.0.0.1',
       PORT: String(ports.api),
       INCIDENT_DATA_DIR: dataDir,
-      // Test traffic stays on loopback: the policy's health URL (the real service's) is never probed.
-      SERVICE_HEALTH_URL: 'http://127.0.0.1:9/health',
-      // A laptop: no provider configured, whatever the machine running the test has set.
-      SLACK_BOT_TOKEN: '',
-      SLACK_WEBHOOK_URL: '',
-      SMTP_URL: '',
-      PAGERDUTY_ROUTING_KEY: '',
-      TWILIO_ACCOUNT_SID: '',
       ...env,
     },
     tailLines: 200,

@@ -53,7 +53,6 @@ beforeAll(async () => {
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'warn',
-    SERVICE_HEALTH_URL: 'http://127.0.0.1:9/health',
     INCIDENT_CONFIG: policyFileWith({
       webhook: { backpressure: { maxQueueBacklog: BOUND, queueBacklogPollSeconds: 1, retryAfterSeconds: 2 } },
     }),

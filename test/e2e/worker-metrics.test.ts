@@ -60,7 +60,6 @@ beforeAll(async () => {
     INCIDENT_OUTBOX: path.join(dataDir, 'outbox.jsonl'),
     INCIDENT_DATA_DIR: dataDir,
     ALERTMANAGER_WEBHOOK_TOKEN: webhookToken,
-    SERVICE_HEALTH_URL: 'http://127.0.0.1:9/health',
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'warn',

@@ -5,6 +5,16 @@
  * its own stand-ins.
  */
 const OUTSIDE = [
+  // Temporal: a test's own dev server, never one the shell points at (a port-forward to production).
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS',
+  // The CLI's API mode: with these it would act, as that engineer, on the API they name.
+  'INCIDENT_API_URL',
+  'INCIDENT_TOKEN',
+  'SLACK_API_URL',
+  'SLACK_BOT_TOKEN',
   'PAGERDUTY_ROUTING_KEY',
   'PAGERDUTY_EVENTS_URL',
   'SLACK_WEBHOOK_URL',
@@ -30,5 +40,8 @@ const OUTSIDE = [
 export function loopbackEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of OUTSIDE) delete env[name];
+  // The policy's health URL is the real service's: probed (by the investigation, the playbooks' checks) on a
+  // loopback port nobody listens on unless the caller sets its own.
+  env['SERVICE_HEALTH_URL'] = 'http://127.0.0.1:9/health';
   return env;
 }

@@ -67,8 +67,6 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'warn',
-    // Test traffic stays on loopback: the policy's health URL (the real service's) is never probed.
-    SERVICE_HEALTH_URL: 'http://127.0.0.1:9/health',
     // What long incidents let go: a directory of this stack's own, shared by its worker and API.
     INCIDENT_RECORDS_DIR: await mkdtemp(path.join(tmpdir(), 'pno-incident-records-')),
     // The policy snapshots new incidents name by hash (src/policy-snapshots.ts): this stack's own too.
