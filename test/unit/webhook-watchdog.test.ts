@@ -10,6 +10,7 @@ import { createMetrics } from '../../src/starter/api/metrics.ts';
 import type { WatchdogBeat, WatchdogBeatResult, WatchdogGateway } from '../../src/starter/client/watchdog.ts';
 import { watchdogWorkflowId } from '../../src/contract/workflow-ids.ts';
 import { alertmanagerPayload, postToAlertmanagerWebhook } from '../support/alerts.ts';
+import { eventually } from '../support/eventually.ts';
 import { FakeGateway } from '../support/fake-gateway.ts';
 import { loadDefaultPolicy, policyWith } from '../support/policy.ts';
 
@@ -24,10 +25,16 @@ function readMetricText(text: string, sample: string): number | undefined {
 class FakeWatchdog implements WatchdogGateway {
   readonly beats: WatchdogBeat[] = [];
   failWith: Error | undefined;
-  heartbeat(beat: WatchdogBeat): Promise<WatchdogBeatResult> {
-    if (this.failWith) return Promise.reject(this.failWith);
+  /** A heartbeat that answers only once this holds (within 2 s; else it fails). */
+  answerWhen: (() => boolean) | undefined;
+  async heartbeat(beat: WatchdogBeat): Promise<WatchdogBeatResult> {
+    for (const until = Date.now() + 2_000; this.answerWhen && !this.answerWhen();) {
+      if (Date.now() > until) throw new Error('the heartbeat waited for ever');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    if (this.failWith) throw this.failWith;
     this.beats.push(beat);
-    return Promise.resolve({ workflowId: watchdogWorkflowId(beat.receiver), action: 'heartbeat' });
+    return { workflowId: watchdogWorkflowId(beat.receiver), action: 'heartbeat' };
   }
 }
 
@@ -155,6 +162,20 @@ describe('the webhook and the Watchdog alert', () => {
     const unwired = setup({ watchdog: null });
     expect((await unwired.post(mixed)).statusCode).toBe(202);
     expect(unwired.gateway.batches).toHaveLength(1);
+  });
+
+  it('a delivery’s heartbeat and its other alerts go at the same time (an outage costs one deadline, not two)', async () => {
+    const { post, gateway, watchdog } = setup();
+    // The heartbeat answers only once the other alerts have reached the gateway: one after the other, it fails.
+    if (watchdog) watchdog.answerWhen = () => gateway.batches.length > 0;
+    const res = await post(
+      alertmanagerPayload({ alerts: [WATCHDOG, { labels: { alertname: 'HighErrorRate' } }] }),
+    );
+    expect(res.statusCode).toBe(202);
+    expect(gateway.batches).toHaveLength(1);
+    await eventually('the heartbeat recorded', () => (watchdog?.beats.length === 1 ? true : undefined), {
+      timeoutMs: 1_000,
+    });
   });
 
   it('heartbeats are never refused by backpressure', async () => {

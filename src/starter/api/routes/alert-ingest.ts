@@ -148,7 +148,7 @@ export class AlertIngest {
     source: DeadLetterSource,
     toBatch: ToAlertBatch,
   ): Promise<FastifyReply> {
-    const { deps, metrics } = this;
+    const { metrics } = this;
     const started = performance.now();
     const finish = (status: number) =>
       metrics.latency.observe({ status: String(status) }, (performance.now() - started) / 1000);
@@ -165,13 +165,29 @@ export class AlertIngest {
       return sendError(reply, new ApiError('INVALID_PAYLOAD', batch.message, { field: batch.field }));
     }
     // The alerting pipeline's dead-man's switch (./watchdog.ts): Watchdog alerts beat the receiver's watchdog
-    // and open no incident; the delivery's other alerts, if any, are ingested below as usual.
+    // and open no incident; the delivery’s other alerts, if any, are ingested as usual, at the same time.
     const watchdog = await this.watchdog.take(batch, request, reply);
     if ('answered' in watchdog) {
       finish(watchdog.status);
       return watchdog.answered;
     }
-    batch = watchdog.rest;
+    try {
+      return await this.ingest(request, reply, finish, { source, batch: watchdog.rest, receivedAt });
+    } finally {
+      // The delivery's heartbeat, sent at the same time (never fails: what went wrong is logged).
+      await watchdog.beating;
+    }
+  }
+
+  /** A delivery's alerts, past the Watchdog: backpressure, then one signal-with-start. */
+  private async ingest(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    finish: (status: number) => void,
+    what: { source: DeadLetterSource; batch: AlertBatch; receivedAt: string },
+  ): Promise<FastifyReply> {
+    const { deps, metrics } = this;
+    const { source, batch, receivedAt } = what;
     // Backpressure: past a backlog bound, 503 with Retry-After before any incident's Temporal call, so a
     // refused delivery has started nothing (Alertmanager retries a 5xx). ../backpressure.ts says what is counted.
     const bound = this.backpressure.refusal();

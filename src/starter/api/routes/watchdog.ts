@@ -3,7 +3,7 @@ import type { AlertBatch } from '../../../domain/alert-mapping.ts';
 import { splitWatchdogAlerts } from '../../../domain/watchdog.ts';
 import { isTemporalUnavailable } from '../../client/errors.ts';
 import { ApiError } from '../errors.ts';
-import { sendError, toApiError } from '../http.ts';
+import { sendError } from '../http.ts';
 import type { AppDeps } from '../http.ts';
 import type { ApiMetrics } from '../metrics.ts';
 
@@ -11,8 +11,11 @@ import type { ApiMetrics } from '../metrics.ts';
 export type WatchdogTaken =
   /** Answered here: the delivery had only Watchdog alerts. */
   | { answered: FastifyReply; status: number }
-  /** Ingest these alerts as usual (the delivery had no Watchdog alert, or others beside it). */
-  | { rest: AlertBatch };
+  /**
+   * Ingest these alerts as usual (the delivery had no Watchdog alert, or others beside it), while the
+   * heartbeat, if any, is `beating`: the two at once, so a Temporal outage answers within one call's deadline.
+   */
+  | { rest: AlertBatch; beating?: Promise<void> };
 
 /**
  * The webhooks' side of the alerting pipeline's dead-man's switch (src/workflows/watchdog.ts): alerts named
@@ -20,7 +23,8 @@ export type WatchdogTaken =
  * receiver's watchdog (`deps.watchdog`). A delivery of only Watchdog alerts is answered 202
  * `{incidents: [], watchdog: {workflowId, action: "heartbeat"}}` (`"ignored"` when none fires); when the
  * heartbeat cannot be recorded, a 503 (Temporal unreachable) or 500 that Alertmanager retries — the watchdog
- * must not miss it. A delivery with other alerts beside has those ingested whatever became of the heartbeat. Heartbeats count in `incident_webhook_groups_total{action="heartbeat"}`.
+ * must not miss it. A delivery with other alerts beside has those ingested whatever becomes of the heartbeat,
+ * sent at the same time. Heartbeats count in `incident_webhook_groups_total{action="heartbeat"}`.
  */
 export class WatchdogIntake {
   private readonly deps: AppDeps;
@@ -34,15 +38,21 @@ export class WatchdogIntake {
   async take(batch: AlertBatch, request: FastifyRequest, reply: FastifyReply): Promise<WatchdogTaken> {
     const split = splitWatchdogAlerts(this.deps.policy, batch);
     if (!split) return { rest: batch };
-    const beat = split.firing > 0 ? await this.heartbeat(batch, split.firing, request) : undefined;
     this.metrics.alertsReceived.inc(split.watchdogAlerts);
     if (split.rest) {
-      // The other alerts are ingested whatever became of the heartbeat: a page matters more than a beat, and
+      // The other alerts are ingested whatever becomes of the heartbeat: a page matters more than a beat, and
       // the Watchdog fires again at its next repeat (the watchdog's timeout spans several).
-      if (beat instanceof ApiError)
-        request.log.warn('the Watchdog heartbeat was not recorded; the delivery’s other alerts are ingested');
-      return { rest: split.rest };
+      if (split.firing === 0) return { rest: split.rest };
+      const beating = this.heartbeat(batch, split.firing, request).then((beat) => {
+        if (beat instanceof ApiError)
+          request.log.warn(
+            { code: beat.code, error: beat.message },
+            'the Watchdog heartbeat was not recorded; the delivery’s other alerts are ingested',
+          );
+      });
+      return { rest: split.rest, beating };
     }
+    const beat = split.firing > 0 ? await this.heartbeat(batch, split.firing, request) : undefined;
     if (beat instanceof ApiError) {
       this.metrics.rejected.inc({
         reason: beat.code === 'TEMPORAL_UNAVAILABLE' ? 'temporal_unavailable' : 'internal',
@@ -74,12 +84,15 @@ export class WatchdogIntake {
       this.metrics.incidents.inc({ action: 'heartbeat' });
       return workflowId;
     } catch (err) {
-      if (!isTemporalUnavailable(err)) request.log.error({ err }, 'the watchdog heartbeat failed');
-      const answer = toApiError(err);
-      // Retried by Alertmanager: the watchdog must not miss it.
-      return answer.retryAfterSeconds === undefined
-        ? new ApiError(answer.code, answer.message, { retryAfterSeconds: 5 })
-        : answer;
+      // A 5xx either way, retried by Alertmanager (never a 4xx it would drop): the watchdog must not miss it.
+      if (isTemporalUnavailable(err))
+        return new ApiError('TEMPORAL_UNAVAILABLE', 'Temporal is unreachable; try again', {
+          retryAfterSeconds: 5,
+        });
+      request.log.error({ err }, 'the watchdog heartbeat failed');
+      return new ApiError('INTERNAL', 'the watchdog heartbeat could not be recorded; try again', {
+        retryAfterSeconds: 5,
+      });
     }
   }
 }
