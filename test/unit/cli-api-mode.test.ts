@@ -16,8 +16,9 @@ import { OPERATION_LIST, operationInputs } from '../../src/contract/operations.t
 import type { OperationName, OperationSpec } from '../../src/contract/operations.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
 import { buildApp } from '../../src/starter/api/app.ts';
-import { IncidentForbiddenError } from '../../src/starter/client/errors.ts';
+import { IncidentForbiddenError, RecordIncompleteError } from '../../src/starter/client/errors.ts';
 import { EXIT, runCli } from '../../src/starter/cli/index.ts';
+import { toCliError } from '../../src/starter/cli/errors.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
 import { FakeGateway } from '../support/fake-gateway.ts';
 import { loadDefaultPolicy } from '../support/policy.ts';
@@ -270,6 +271,32 @@ describe('incident CLI in API mode', () => {
     expect(code).toBe(EXIT.unreachable);
     expect(JSON.parse(out)).toMatchObject({ error: { code: 'TEMPORAL_UNAVAILABLE' } });
     expect(err).toContain(`the API at ${api.url} cannot reach Temporal (503)`);
+  });
+
+  it('a full read the record store cannot complete: 503 RECORD_INCOMPLETE from the API, exit 3 in both CLI modes', async () => {
+    const lacking = new RecordIncompleteError(
+      `the incident record store (/data/records) lacks entries ${ID}'s runs let go (alerts: 350): ...`,
+    );
+    // An API of its own: the shared one's gateway stays as it is.
+    const api = await startApi();
+    api.gateway.getIncident = () => Promise.reject(lacking);
+    const res = await fetch(`${api.url}/api/incidents/${ID}?full=true`, {
+      headers: { authorization: 'Bearer alice-token' },
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(await res.json()).toMatchObject({
+      error: { code: 'RECORD_INCOMPLETE', message: lacking.message },
+    });
+    const { code, out, err } = await cli(['show', ID, '--full', '--json'], api);
+    expect(code).toBe(EXIT.unreachable);
+    expect(JSON.parse(out)).toMatchObject({ error: { code: 'RECORD_INCOMPLETE' } });
+    expect(err).toContain('lacks entries');
+    // Direct mode (the CLI's own gateway threw it): the same code and exit.
+    expect(toCliError(lacking, '127.0.0.1:7233')).toMatchObject({
+      code: 'RECORD_INCOMPLETE',
+      exitCode: EXIT.unreachable,
+    });
   });
 
   it('maintenance and deadletter are not available in API mode (exit 2); simulate stays local', async () => {

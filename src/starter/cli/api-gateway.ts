@@ -203,6 +203,8 @@ export class ApiIncidents implements CliIncidents {
       case 502:
       case 503:
       case 504:
+        if (error?.code === 'RECORD_INCOMPLETE')
+          return new CliError('RECORD_INCOMPLETE', `the API at ${this.origin}: ${message}`);
         return error?.code === 'TEMPORAL_UNAVAILABLE'
           ? new CliError(
               'TEMPORAL_UNAVAILABLE',

@@ -5,6 +5,7 @@ import {
   IncidentRefusedError,
   MaintenanceNotFoundError,
   MaintenanceRefusedError,
+  RecordIncompleteError,
   WorkerUnavailableError,
   isTemporalUnavailable,
 } from '../client/errors.ts';
@@ -33,6 +34,8 @@ export const CLI_ERRORS = {
   TEMPORAL_UNAVAILABLE: EXIT.unreachable,
   /** API mode: the API refused the connection, did not answer in time, or answered 502/503/504. */
   API_UNAVAILABLE: EXIT.unreachable,
+  /** `show --full`: the record store lacks entries the incident let go (another volume, or on their way). */
+  RECORD_INCOMPLETE: EXIT.unreachable,
 } as const;
 export type CliErrorCode = keyof typeof CLI_ERRORS;
 
@@ -66,6 +69,7 @@ export function toCliError(err: unknown, temporalAddress: string | undefined): C
   if (err instanceof IncidentForbiddenError) return new CliError('FORBIDDEN', err.message);
   if (err instanceof IncidentRefusedError || err instanceof MaintenanceRefusedError)
     return new CliError('REFUSED', err.message);
+  if (err instanceof RecordIncompleteError) return new CliError('RECORD_INCOMPLETE', err.message);
   // Temporal answers but no worker polls: exit 3 like an outage, saying which it is.
   if (err instanceof WorkerUnavailableError) return new CliError('TEMPORAL_UNAVAILABLE', err.message);
   if (isTemporalUnavailable(err)) {
