@@ -172,7 +172,8 @@ describe('a new incident, lean', () => {
         t.message.includes('initial investigation cancelled (0 steps)'),
       );
       expect(cancelled).toBeGreaterThan(resolvedAt);
-      // Nothing of it is posted after the resolution.
+      // Nothing of it is posted after the resolution (the run's last deliveries are done once it has ended).
+      await handle.result();
       expect(
         h.recorder.posts.some((p) => p.text.includes('initial investigation') && p.text.includes(incidentId)),
       ).toBe(false);

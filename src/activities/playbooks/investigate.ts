@@ -41,8 +41,9 @@ export function investigateActivity(activities: PlaybookActivities) {
         if (line !== undefined) lines.push(line);
         continue;
       }
-      Context.current().heartbeat(step.id);
-      const read = await attempts(() => step.call(activities), input.settings.attempts);
+      const read = await heartbeating(step.id, () =>
+        attempts(() => step.call(activities), input.settings.attempts),
+      );
       if (!read.ok) {
         const summary = couldNotRun(step.id, read.type, read.message, input.settings.attempts);
         record({ id: `${step.id}_failed`, kind: 'read', status: 'failed', summary });
@@ -56,6 +57,23 @@ export function investigateActivity(activities: PlaybookActivities) {
     }
     return { steps, summary: lines.join('\n'), ...(incomplete ? { incomplete } : {}) };
   };
+}
+
+/**
+ * `work`, heartbeating `id` now and every third of the heartbeat timeout while it runs: one read (two calls
+ * of up to 15 s against a hung API server) and its backoffs outlast the timeout, and an activity that
+ * stopped heartbeating would be timed out and lose what it had read. Heartbeats also bring it a cancellation.
+ */
+async function heartbeating<T>(id: string, work: () => Promise<T>): Promise<T> {
+  const context = Context.current();
+  context.heartbeat(id);
+  const timeout = context.info.heartbeatTimeoutMs;
+  const timer = timeout ? setInterval(() => context.heartbeat(id), timeout / 3) : undefined;
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 type Attempted<T> = { ok: true; value: T } | { ok: false; type: string | undefined; message: string };
@@ -73,7 +91,6 @@ async function attempts<T>(call: () => Promise<T>, max: number): Promise<Attempt
         (err.nonRetryable ||
           (NON_RETRYABLE_PLAYBOOK_ERRORS as readonly (string | undefined)[]).includes(type));
       if (final || attempt >= max) return { ok: false, type, message };
-      Context.current().heartbeat();
       await sleep(backoff(attempt));
     }
   }
