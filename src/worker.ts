@@ -41,7 +41,7 @@ import { loadSettingsOrExit } from './config.ts';
 import { PolicySnapshots, policySnapshotDir } from './policy-snapshots.ts';
 import type { Settings } from './config.ts';
 import type { Policy } from './domain/policy.ts';
-import { playbookSettings } from './domain/policy.ts';
+import { playbookSettings } from './domain/playbook-settings.ts';
 import type { Channel, Role } from './domain/severity.ts';
 import { resolveReferences } from './secrets.ts';
 import { connectionOptions, lazyClient } from './starter/client/connection.ts';

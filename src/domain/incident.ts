@@ -4,11 +4,6 @@ import type { PlaybookRecord, PlaybookStep } from './playbook.ts';
 import type { Channel, Impact, Role, Severity } from './severity.ts';
 
 /**
- * The incident as engineers, the API, the CLI and the web UI see it. Plain
- * JSON: it is the workflow's `state` query result and its continue-as-new
- * carry-over, so nothing here may be a class or a Map.
- */
-/**
  * What a run answers (a refusal, the `state` query's failure) before its incident has opened: the first
  * moments of a run that obtains its policy by hash. Transient: readers ask again.
  */
@@ -66,6 +61,11 @@ export interface SecurityEvaluation {
   related: boolean;
 }
 
+/**
+ * The incident as engineers, the API, the CLI and the web UI see it. Plain
+ * JSON: it is the workflow's `state` query result and its continue-as-new
+ * carry-over, so nothing here may be a class or a Map.
+ */
 export interface IncidentState {
   id: string;
   workflowId: string;

@@ -75,7 +75,7 @@ type MaintenanceInputs = ReturnType<typeof buildMaintenanceInputs>;
 let built: MaintenanceInputs | undefined;
 
 /** The maintenance updates' argument schemas, built on the first call. */
-export function maintenanceInputs(): MaintenanceInputs {
+function maintenanceInputs(): MaintenanceInputs {
   built ??= buildMaintenanceInputs();
   return built;
 }

@@ -10,7 +10,6 @@ import type { Impact, Role, Severity } from './severity.ts';
 import { APPROVABLE_STEPS, playbookDefaults } from './playbook-settings.ts';
 
 /** Workflow code imports these from playbook-settings.ts (zod-free); kept here for everything else. */
-export { APPROVABLE_STEPS, playbookSettings } from './playbook-settings.ts';
 
 /**
  * The policy file's schema. The policy holds every value of the procedures

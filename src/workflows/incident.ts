@@ -505,7 +505,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     try {
       found = await scope.run(() => investigate({ ...input, runId }));
     } catch (err) {
-      if (isCancellation(err) || !run.state) {
+      if (isCancellation(err)) {
         // Cancelled by the resolution (the lifecycle's `cancel` command): said, so it does not read as running.
         if (run.state?.status !== 'resolved' || !patched(PATCHES.investigationCancelRecorded)) return;
         found = { steps: [], summary: INVESTIGATION_CANCELLED, incomplete: true, cancelled: true };

@@ -17,7 +17,7 @@ import {
 } from '../../src/domain/playbook.ts';
 import type { PlaybookResult } from '../../src/domain/playbook.ts';
 import type { Policy } from '../../src/domain/policy.ts';
-import { playbookSettings } from '../../src/domain/policy.ts';
+import { playbookSettings } from '../../src/domain/playbook-settings.ts';
 import { alertmanagerPayload } from '../support/alerts.ts';
 import type { TestAlert } from '../support/alerts.ts';
 import { policyWith } from '../support/policy.ts';

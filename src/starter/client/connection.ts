@@ -27,7 +27,7 @@ export function deadlineBoundedRetries(
 }
 
 /** {@link deadlineBoundedRetries} as the connection's gRPC interceptor: each call by its own deadline. */
-export const deadlineAwareRetry: GrpcInterceptor = (options, nextCall) => {
+const deadlineAwareRetry: GrpcInterceptor = (options, nextCall) => {
   const { deadline } = options;
   const at = deadline instanceof Date ? deadline.getTime() : (deadline ?? Infinity);
   return makeGrpcRetryInterceptor(deadlineBoundedRetries(at))(options, nextCall);
