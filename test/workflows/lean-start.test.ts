@@ -5,6 +5,7 @@
  * the incident before it in the local activity that obtains its policy (no activity of its own). What the
  * investigation finds and fails to read is recorded exactly as the child run recorded it.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -131,6 +132,33 @@ describe('a new incident, lean', () => {
       // Not retried (403), and nothing read after it.
       expect(cluster.count('rolloutHistory')).toBe(1);
       expect(cluster.count('inspectWorkload')).toBe(0);
+    });
+  });
+
+  it('an investigation whose activity itself fails ends incomplete, saying why, never as done', async () => {
+    const h = await createHarness(env);
+    const cluster = new FakeCluster({ revisionAgesMinutes: [60] });
+    const reads = cluster.activities();
+    let asked = 0;
+    h.recorder.playbooks = {
+      ...reads,
+      // The policy's local activity asks first (what can be read); the investigation's own ask fails for good.
+      playbookEnvironment: () => {
+        asked += 1;
+        return asked === 1
+          ? reads.playbookEnvironment()
+          : Promise.reject(ApplicationFailure.nonRetryable('kubeconfig unreadable', 'ConfigError'));
+      },
+    };
+    await h.run(async () => {
+      const { handle } = await startAlertIncident(env, h, policy, [POD_CRASH]);
+      const state = await investigated(handle);
+      expect(state.investigation?.summary).toMatch(/^investigation incomplete: .*kubeconfig unreadable/);
+      expect(
+        state.timeline.some((t) => t.message.includes('initial investigation incomplete (0 steps)')),
+      ).toBe(true);
+      expect(state.timeline.some((t) => t.message.includes('initial investigation done'))).toBe(false);
+      expect(cluster.count('rolloutHistory')).toBe(0);
     });
   });
 
