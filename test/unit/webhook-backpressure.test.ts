@@ -1,8 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { describe, expect, it, vi } from 'vitest';
 import type { AlertBatch } from '../../src/domain/alert-mapping.ts';
 import { parsePolicy } from '../../src/domain/policy.ts';
 import { buildApp } from '../../src/starter/api/app.ts';
 import { WebhookBackpressure } from '../../src/starter/api/backpressure.ts';
+import { createMetrics } from '../../src/starter/api/metrics.ts';
+import { AlertIngest } from '../../src/starter/api/routes/alert-ingest.ts';
+import { TemporalIncidents } from '../../src/starter/client/incidents.ts';
 import type { IngestResult, TaskQueueBacklog } from '../../src/starter/client/incidents.ts';
 import { alertmanagerPayload, postToAlertmanagerWebhook } from '../support/alerts.ts';
 import { FakeGateway } from '../support/fake-gateway.ts';
@@ -149,6 +153,57 @@ describe('webhook backpressure', () => {
     expect(await metric('incident_task_queue_backlog')).toBeNaN();
     expect((await post(1)).statusCode).toBe(202);
     await app.close();
+  });
+});
+
+describe('a task queue backlog Temporal does not report', () => {
+  it('is unknown, not 0: the gateway throws, and the webhook says so at most once a minute', async () => {
+    const answer: { stats?: unknown } = {};
+    const client = {
+      options: { namespace: 'default' },
+      withDeadline: (_deadline: number, fn: () => Promise<unknown>) => fn(),
+      workflowService: { describeTaskQueue: () => Promise.resolve(answer) },
+    } as unknown as Client;
+    const incidents = new TemporalIncidents(client, 'q', policyWith({}), {
+      maintenance: { activeFor: () => Promise.resolve(undefined) },
+    });
+    await expect(incidents.taskQueueBacklog()).rejects.toThrow(/did not report the task queue’s statistics/);
+    answer.stats = { approximateBacklogCount: 7, approximateBacklogAge: { seconds: 3, nanos: 5e8 } };
+    expect(await incidents.taskQueueBacklog()).toEqual({ count: 7, ageSeconds: 3.5 });
+
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const gateway = new SlowGateway();
+      gateway.backlog = new Error('Temporal did not report the task queue’s statistics');
+      const warned: unknown[][] = [];
+      const ingest = new AlertIngest(
+        {
+          policy: policyWith({
+            webhook: { backpressure: { maxQueueBacklog: 1, queueBacklogPollSeconds: 1 } },
+          }),
+          incidents: gateway,
+          webhookToken: TOKEN,
+          engineerTokens: new Map(),
+        },
+        createMetrics(),
+        { warn: (...args: unknown[]) => warned.push(args) },
+      );
+      await ingest.backpressure.poll();
+      expect(warned).toHaveLength(1);
+      expect(String(warned[0]?.[1])).toContain('backlog is unknown');
+      // Asked again two seconds on (its poll period is 1 s): still unknown, not said again within the minute.
+      vi.setSystemTime(Date.now() + 2_000);
+      await ingest.backpressure.poll();
+      expect(gateway.backlogAsked).toBe(2);
+      expect(warned).toHaveLength(1);
+      vi.setSystemTime(Date.now() + 60_000);
+      await ingest.backpressure.poll();
+      expect(warned).toHaveLength(2);
+      // Unknown is never a reason to refuse.
+      expect(ingest.backpressure.refusal()).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
