@@ -185,6 +185,26 @@ describe('bounded incident state', () => {
     expect(run.state?.alerts.length).toBeGreaterThan(0);
   });
 
+  it('large alerts arriving one at a time go in batches too: down to three quarters of the byte budget', () => {
+    const run = lifecycle();
+    // 60 KB each: the 256 KiB budget holds four; one archive per new alert without the batch target.
+    const big = (i: number): TestAlert => ({ ...pod(i), annotations: { description: 'x'.repeat(60_000) } });
+    const calls: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      run.receiveAlerts(batch([big(i)]), T0 + i * 1_000);
+      const out = run.takeArchive().filter((e) => e.section === 'alerts');
+      if (out.length > 0) {
+        calls.push(out.length);
+        expect(serialisedBytes(run.state?.alerts)).toBeLessThanOrEqual(
+          Math.floor(STATE_BOUNDS.alertBytes * 0.75),
+        );
+      }
+    }
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(40 - (run.state?.alerts.length ?? 0));
+    // Each archive lets go of at least two (the room of a quarter of the budget): never one activity per alert.
+    expect(Math.min(...calls)).toBeGreaterThanOrEqual(2);
+  });
+
   it('before continuing as new, a state over the budget lets go of more until it fits', () => {
     const run = lifecycle();
     feed(run, 3_000, []);
