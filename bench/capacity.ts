@@ -66,8 +66,15 @@ const PAGE_TIMEOUT_MS = Number(values['page-timeout']) * 1000;
 const PAUSE_MS = Number(values.pause) * 1000;
 const P99_LIMIT_MS = 1_000;
 const FLOOR_RATIO_LIMIT = 1.2;
-if (![...RATES, SECONDS, PAGE_TIMEOUT_MS].every((n) => Number.isFinite(n) && n > 0) || PAUSE_MS < 0) {
-  console.error('--rates (comma-separated), --seconds and --page-timeout must be positive numbers');
+const WARMUP_SECONDS = Number(values.warmup);
+if (
+  ![...RATES, SECONDS, PAGE_TIMEOUT_MS].every((n) => Number.isFinite(n) && n > 0) ||
+  ![PAUSE_MS, WARMUP_SECONDS].every((n) => Number.isFinite(n) && n >= 0)
+) {
+  console.error(
+    '--rates (comma-separated), --seconds and --page-timeout must be positive numbers; --pause and --warmup ' +
+      'numbers of seconds, 0 or more',
+  );
   process.exit(2);
 }
 
@@ -117,9 +124,11 @@ function readPages(): void {
   }
 }
 
+/** One delivery of alert `i`, given what is left of its page bound (`timeoutMs`). */
 async function postAlert(
   i: number,
   run: string,
+  timeoutMs: number,
 ): Promise<{ status: number; id?: string; retryAfterMs: number }> {
   const groupKey = `{}:{alertname="CapacityBench",run="${run}",n="${i}"}`;
   const res = await fetch(`${stack.apiAddress}/webhooks/alertmanager`, {
@@ -131,7 +140,7 @@ async function postAlert(
         alerts: [{ labels: { alertname: 'CapacityBench', run, n: String(i) }, fingerprint: `${run}${i}` }],
       }),
     ),
-    signal: AbortSignal.timeout(PAGE_TIMEOUT_MS),
+    signal: AbortSignal.timeout(timeoutMs),
   });
   const body = (await res.json().catch(() => ({}))) as { incidents?: { id?: string | null }[] };
   const id = body.incidents?.[0]?.id ?? undefined;
@@ -160,7 +169,8 @@ async function runStep(rate: number, seconds: number, load: Load): Promise<StepR
     for (;;) {
       const t = Date.now();
       try {
-        const answer = await postAlert(i, run);
+        // A retry after a 503 has what is left of the bound, not a bound of its own.
+        const answer = await postAlert(i, run, Math.max(1, entry.first + PAGE_TIMEOUT_MS - t));
         webhook.push(Date.now() - t);
         if (answer.status === 202 && answer.id) {
           entry.id = answer.id;
@@ -389,9 +399,8 @@ try {
       `page bound ${PAGE_TIMEOUT_MS / 1000} s; ${values.topology} topology (as npm start: SQLite WAL dev server ` +
       `${stack.server.address} with web UI, worker and API processes); node ${process.version}`,
   );
-  const warmup = Number(values.warmup);
-  if (warmup > 0) {
-    const w = await runStep(2, warmup, 'both');
+  if (WARMUP_SECONDS > 0) {
+    const w = await runStep(2, WARMUP_SECONDS, 'both');
     const unpaged = w.pages.filter((p) => p.failure).length;
     console.log(`  warm-up: ${w.pages.length} incidents at 2/s, ${unpaged} not paged in time (not reported)`);
   }
