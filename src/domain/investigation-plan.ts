@@ -48,10 +48,15 @@ export interface InvestigationRead<T> {
   id: string;
   source: Source;
   call: (a: InvestigationReaders) => Promise<T>;
-  /** The step's record of the value. */
+  /** The step's record of the value; its summary is also the value's line in the findings. */
   describe: (value: T) => Described;
-  /** The findings' line: from the value, or (undefined value) what was not read; none when undefined. */
-  line: (value: T | undefined) => string | undefined;
+  /** The findings' line when the worker has no source for the read (none when undefined). */
+  notRead?: string;
+}
+
+/** A read's line in the findings: its summary, or (not read) what says so. */
+export function findingsLine<T>(step: InvestigationRead<T>, value: T | undefined): string | undefined {
+  return value === undefined ? step.notRead : step.describe(value).summary;
 }
 
 /** Keeps each read's value type while the plan is a list. */
@@ -65,8 +70,7 @@ export function investigationReads(input: Pick<InvestigationInput, 'target'>): I
       source: 'cluster',
       call: (a) => a.rolloutHistory({ namespace: t.namespace, deployment: t.deployment }),
       describe: (h) => describeHistory(h, Date.now()),
-      line: (h) =>
-        h ? describeHistory(h, Date.now()).summary : 'rollout history: not read (no cluster configured)',
+      notRead: 'rollout history: not read (no cluster configured)',
     }),
     read({
       id: 'related_alerts',
@@ -79,17 +83,14 @@ export function investigationReads(input: Pick<InvestigationInput, 'target'>): I
           read: { source: 'prometheus', query: '/api/v1/alerts', value: related.length },
         };
       },
-      line: (all) =>
-        all
-          ? `related firing alerts: ${describeAlerts(all.filter((alert) => isRelated(alert.labels, input)))}`
-          : 'related alerts: not read (PROMETHEUS_URL not set)',
+      notRead: 'related alerts: not read (PROMETHEUS_URL not set)',
     }),
     read({
       id: 'pod_health',
       source: 'cluster',
       call: (a) => a.inspectWorkload(t),
       describe: describeSnapshot,
-      line: (s) => (s ? describeSnapshot(s).summary : 'pods: not read (no cluster configured)'),
+      notRead: 'pods: not read (no cluster configured)',
     }),
     ...t.dependencies.map((url, i) =>
       read({
@@ -97,7 +98,6 @@ export function investigationReads(input: Pick<InvestigationInput, 'target'>): I
         source: 'http',
         call: (a) => a.probe({ url }),
         describe: (r) => describeProbe('external dependency', r),
-        line: (r) => (r ? describeProbe('external dependency', r).summary : undefined),
       }),
     ),
   ];
@@ -132,7 +132,7 @@ export function investigationWithoutReads(
       at,
     })),
   ];
-  const lines = reads.flatMap((r) => r.line(undefined) ?? []);
+  const lines = reads.flatMap((r) => r.notRead ?? []);
   return { steps, summary: lines.join('\n') };
 }
 

@@ -37,8 +37,7 @@ export function investigateActivity(activities: PlaybookActivities) {
     for (const step of investigationReads(input)) {
       if (!canRead(environment, step.source)) {
         record({ id: step.id, kind: 'read', status: 'planned', summary: notReadSummary(step.source) });
-        const line = step.line(undefined);
-        if (line !== undefined) lines.push(line);
+        if (step.notRead !== undefined) lines.push(step.notRead);
         continue;
       }
       const read = await heartbeating(step.id, () =>
@@ -51,9 +50,9 @@ export function investigateActivity(activities: PlaybookActivities) {
         incomplete = true;
         break;
       }
-      record({ id: step.id, kind: 'read', status: 'done', ...step.describe(read.value) });
-      const line = step.line(read.value);
-      if (line !== undefined) lines.push(line);
+      const described = step.describe(read.value);
+      record({ id: step.id, kind: 'read', status: 'done', ...described });
+      lines.push(described.summary);
     }
     return { steps, summary: lines.join('\n'), ...(incomplete ? { incomplete } : {}) };
   };

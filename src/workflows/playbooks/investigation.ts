@@ -1,7 +1,7 @@
 import { CancellationScope, getExternalWorkflowHandle, isCancellation, log } from '@temporalio/workflow';
 import { investigationFinishedSignal } from '../../contract/playbooks.ts';
 import type { InvestigationInput, InvestigationResult } from '../../domain/playbook.ts';
-import { investigationReads } from '../../domain/investigation-plan.ts';
+import { findingsLine, investigationReads } from '../../domain/investigation-plan.ts';
 import { PlaybookRun, PlaybookStop } from './runner.ts';
 
 /**
@@ -19,7 +19,7 @@ export async function initialInvestigation(input: InvestigationInput): Promise<I
     await run.start({ readOnly: true });
     for (const step of investigationReads(input)) {
       const value = await run.read(step.id, step.source, () => step.call(a), step.describe);
-      const line = step.line(value);
+      const line = findingsLine(step, value);
       if (line !== undefined) lines.push(line);
     }
   } catch (err) {
