@@ -87,6 +87,8 @@ export class RecordingActivities {
   /** When set, every Slack call fails with this (a retryable SlackError unless made otherwise). */
   failPosts: Error | undefined;
   previousIncident: string | null = null;
+  /** How many times a run asked visibility for the incident before it. */
+  previousLookups = 0;
   /** The playbooks' cluster and monitoring (a FakeCluster's); unset: no cluster and no Prometheus. */
   playbooks: PlaybookActivities | undefined;
   /** Where bounded runs put what they let go: a directory of this test's own. */
@@ -177,7 +179,12 @@ export class RecordingActivities {
         events: notConfiguredSink('no webhook in tests'),
         outbox: new Set(),
       },
-      history: { previousIncidentId: () => Promise.resolve(this.previousIncident ?? undefined) },
+      history: {
+        previousIncidentId: () => {
+          this.previousLookups += 1;
+          return Promise.resolve(this.previousIncident ?? undefined);
+        },
+      },
       policies: this.policies,
       records: this.records,
     });

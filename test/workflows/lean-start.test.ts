@@ -5,11 +5,13 @@
  * the incident before it in the local activity that obtains its policy (no activity of its own). What the
  * investigation finds and fails to read is recorded exactly as the child run recorded it.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { stateQuery } from '../../src/contract/messages.ts';
+import type { IncidentInput } from '../../src/contract/messages.ts';
 import { OPERATIONS } from '../../src/contract/operations.ts';
 import { investigationRunId } from '../../src/contract/playbooks.ts';
 import type { IncidentState } from '../../src/domain/incident.ts';
@@ -213,6 +215,39 @@ describe('a new incident, lean', () => {
             e.activityTaskCancelRequestedEventAttributes !== null,
         ),
       ).toBe(true);
+    });
+  });
+
+  it('a declared incident follows no earlier run: no previous-incident lookup holds its first page', async () => {
+    const h = await createHarness(env);
+    h.recorder.previousIncident = 'INC-0000beef';
+    const quiet = policyWith({ playbooks: { enabled: false } });
+    await h.run(async () => {
+      const incidentId = `INC-${randomUUID().slice(0, 8)}`;
+      const workflowId = `declared-${incidentId}`;
+      h.started.push(workflowId);
+      const handle = await env.client.workflow.start('incidentWorkflow', {
+        workflowId,
+        taskQueue: h.taskQueue,
+        args: [
+          {
+            incidentId,
+            policyRef: h.recorder.policies.add(quiet),
+            declared: { by: 'alice', title: 'Checkout down', severity: 'P2', service: quiet.service.id },
+          } satisfies IncidentInput,
+        ],
+      });
+      const state = await eventually('the declared incident open', async () => {
+        const s = await handle.query(stateQuery).catch(() => undefined);
+        return s?.status === 'triggered' ? s : undefined;
+      });
+      expect(state.source).toMatchObject({ kind: 'declared', by: 'alice' });
+      expect(h.recorder.previousLookups).toBe(0);
+      // An alert group's incident does look (the test below links it).
+      await startAlertIncident(env, h, quiet, [POD_CRASH]);
+      await eventually('the alert incident’s lookup', () =>
+        h.recorder.previousLookups === 1 ? true : undefined,
+      );
     });
   });
 
